@@ -1,0 +1,13 @@
+module github.com/smtpsec/smtpsec
+
+go 1.25
+
+require (
+	github.com/miekg/dns v1.1.73
+	golang.org/x/net v0.57.0
+)
+
+require (
+	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
+)
