@@ -1,6 +1,6 @@
 module github.com/smtpsec/smtpsec
 
-go 1.25
+go 1.25.0
 
 require (
 	github.com/miekg/dns v1.1.73

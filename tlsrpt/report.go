@@ -46,6 +46,10 @@ type Report struct {
 	ContactInfo      string         `json:"contact-info"`
 	ReportID         string         `json:"report-id"`
 	Policies         []PolicyResult `json:"policies"`
+
+	// notes holds what the decoder read leniently (the deviations of real
+	// senders listed in the package documentation); Validate reports them.
+	notes []Problem
 }
 
 // DateRange is the report window (RFC 8460 §4.4 date-range), normally one

@@ -1,0 +1,87 @@
+package mtasts
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Severity says whether a Diagnostic makes a policy invalid.
+type Severity uint8
+
+const (
+	// SeverityWarning marks a finding that DiagnosePolicy tolerates: the
+	// policy is usable, but should be corrected.
+	SeverityWarning Severity = iota + 1
+	// SeverityError marks a finding that makes the policy invalid.
+	SeverityError
+)
+
+func (s Severity) String() string {
+	switch s {
+	case SeverityWarning:
+		return "warning"
+	case SeverityError:
+		return "error"
+	}
+	return fmt.Sprintf("Severity(%d)", uint8(s))
+}
+
+// A Diagnostic is one finding of DiagnosePolicy.
+type Diagnostic struct {
+	Line     int // 1-based line
+	Column   int // 1-based character position in the line
+	Severity Severity
+	Message  string // what is wrong
+	Fix      string // a suggested correction, or ""
+}
+
+// String formats d as "line:column: severity: message (fix)".
+func (d Diagnostic) String() string {
+	if d.Fix != "" {
+		return fmt.Sprintf("%d:%d: %s: %s (%s)", d.Line, d.Column, d.Severity, d.Message, d.Fix)
+	}
+	return fmt.Sprintf("%d:%d: %s: %s", d.Line, d.Column, d.Severity, d.Message)
+}
+
+// DiagnosePolicy parses a policy file like ParsePolicy, but reads what real
+// policy hosts publish with harmless slips, and reports every finding
+// instead of stopping at the first. It accepts, with a warning each:
+//
+//   - a UTF-8 byte order mark at the start of the file;
+//   - blank lines after the last field;
+//   - a trailing dot after an mx host name (it is removed);
+//
+// and warns, as ParsePolicy silently does the same, about a max_age above
+// 31557600 (it is clamped), about duplicated version, mode and max_age
+// fields (the first counts) and about unknown fields whose names look like
+// a misspelt standard field ("nmx", "Mode", "max-age"). When such a
+// misspelling explains a missing required field, the error points at it.
+//
+// All other problems are errors. The diagnostics come sorted by line and
+// column. If any is an error, the returned policy is nil and err is the
+// first error as a *SyntaxError matching ErrInvalidPolicy; otherwise the
+// policy is returned with the warnings and a nil error.
+//
+// Senders that opt into DiagnosePolicy instead of ParsePolicy accept a few
+// policies the RFC 8461 grammar rejects; policy hosts and inspection tools
+// use it to show people what to correct.
+func DiagnosePolicy(data []byte) (*Policy, []Diagnostic, error) {
+	p := policyParser{s: string(data), diag: true}
+	p.run()
+	sort.SliceStable(p.diags, func(i, j int) bool {
+		a, b := p.diags[i], p.diags[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	if p.err != nil {
+		for _, d := range p.diags {
+			if d.Severity == SeverityError {
+				return nil, p.diags, &SyntaxError{Err: ErrInvalidPolicy, Line: d.Line, Column: d.Column, Msg: d.Message, Fix: d.Fix}
+			}
+		}
+	}
+	pol := p.pol
+	return &pol, p.diags, nil
+}

@@ -1,0 +1,90 @@
+// Package mtasts implements SMTP MTA Strict Transport Security (MTA-STS,
+// RFC 8461): the formats a domain publishes, the rules a sender applies, and
+// single-shot network operations to discover a policy.
+//
+// # Formats
+//
+// A domain that supports MTA-STS publishes two things:
+//
+//   - a TXT record at _mta-sts.<domain> (§3.1), such as
+//     "v=STSv1; id=20160831085700Z;", read with ParseRecord and written with
+//     Record.String. SelectRecord applies the §3.1 rules to all TXT records
+//     of a lookup: records not beginning with "v=STSv1;" are discarded and
+//     exactly one must remain;
+//   - a policy file at https://mta-sts.<domain>/.well-known/mta-sts.txt
+//     (§3.2), read with ParsePolicy (strict, the default) or DiagnosePolicy
+//     (tolerant of a few harmless slips, reporting every finding with line,
+//     column, severity and a suggested fix), and written in canonical form
+//     with Policy.MarshalText.
+//
+// A sender checks the name of each MX host against the policy's mx
+// patterns with Policy.Match (§4.1); Pattern is a single pattern. A policy
+// host builds a policy with NewPolicy or as a Policy literal checked by
+// Policy.Validate, and derives the TXT record id from the policy content
+// with PolicyID.
+//
+// Parse errors are *SyntaxError values carrying line, column, message and
+// suggested fix; every error matches ErrInvalidRecord or ErrInvalidPolicy
+// with errors.Is. Record selection fails with ErrNoRecord or
+// ErrMultipleRecords; in each case §3.1 says the domain has no available
+// policy, which does not remove a policy a sender has cached (§5.1).
+//
+// # Coverage of RFC 8461
+//
+//   - §3.1 TXT record: the ABNF, strictly: "v=STSv1" first and
+//     case-sensitive; "id" of 1 to 32 letters and digits, required;
+//     extensions kept in order; US-ASCII only; whitespace around ";" and a
+//     final ";" allowed (with erratum 6285). Selection among several TXT
+//     records.
+//   - §3.2 policy file: the ABNF, strictly, with LF or CRLF line endings;
+//     case-sensitive names and values; required version, mode and max_age;
+//     mx required unless mode is none; duplicate fields (the first counts,
+//     every one must be valid); unknown fields kept as extensions, in order;
+//     mx values in A-labels only.
+//   - §4.1 MX host matching: "*." only as the whole left-most label,
+//     matching exactly one label; case-insensitive; trailing dot ignored;
+//     hosts in U-labels converted to A-labels with the IDNA Lookup profile
+//     of golang.org/x/net/idna.
+//   - §8.1 and §8.3, for policy hosts: PolicyID changes whenever the policy
+//     does; Validate refuses what senders would reject.
+//
+// # Decisions and deliberate deviations
+//
+// Where RFC 8461 leaves room, or its grammar is looser than the text:
+//
+//   - A max_age of 1 to 10 digits above 31557600 (one year, MaxMaxAge) is
+//     clamped to 31557600 rather than rejected: the grammar allows it, and
+//     rejecting it would turn a sloppy policy into no protection at all.
+//     DiagnosePolicy reports it as a warning. max_age 0 is valid: the policy
+//     applies to the delivery at hand and is not kept.
+//   - mx values are checked beyond RFC 5321's Domain grammar: labels of at
+//     most 63 and names of at most 253 characters (the DNS limits of
+//     RFC 1035), a last label that is not all digits (so "192.0.2.1" is
+//     rejected as the IP address it is, following RFC 1123 §2.1 and
+//     RFC 3696 §2), and labels beginning with "xn--" must be valid A-labels
+//     (they must decode and re-encode unchanged), since §3.2 says mx values
+//     MUST be A-labels. A single-label name such as "localhost" is allowed,
+//     as the grammar allows it. Letters are stored in lower case.
+//   - Every field named "id" in a TXT record must be a valid id (the ABNF
+//     would also read an invalid one as an extension named "id"); the first
+//     one counts.
+//   - Extension values of the policy must be valid UTF-8 (RFC 3629) without
+//     C0 control characters or DEL; tabs are allowed only around the value,
+//     where the grammar's *WSP puts them.
+//   - Blank lines are not in the §3.2 grammar and are rejected by
+//     ParsePolicy. DiagnosePolicy accepts blank lines after the last field,
+//     a UTF-8 byte order mark and a trailing dot on an mx host name, each
+//     with a warning, and still rejects blank lines between fields.
+//   - Columns count characters, not bytes, from 1. A missing required field
+//     is reported on the line after the last one, or, when an unknown field
+//     looks like its misspelling ("nmx" for "mx"), on that field's line.
+//   - Policy.Match does not look at the mode; with mode none a sender does
+//     not apply the policy at all (§5). It compares patterns of a Policy
+//     built in code as if they were normalised. A host that is not valid
+//     UTF-8 or not valid IDNA never matches. Host names are otherwise not
+//     checked: they come from DNS.
+//   - Policy.Validate reports mx patterns in U-labels or with a trailing
+//     dot instead of converting them, so that a policy is never changed
+//     behind its author's back; NewPolicy and ParsePattern convert them.
+//     MarshalText validates first; String writes whatever the policy holds.
+package mtasts

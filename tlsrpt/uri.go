@@ -1,0 +1,270 @@
+package tlsrpt
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// This file holds the URI syntax of RFC 3986 as RFC 8460 uses it: rua
+// destinations (§3) and additional-information (§4.4).
+
+// checkURI checks s against the URI production of RFC 3986 §3: a scheme,
+// ":", and characters of the URI character set with well-formed
+// percent-encodings. With rua, "!" must be percent-encoded (RFC 8460 §3;
+// "," and ";" end the URI before this is called). It returns the length of
+// the scheme, or the position and description of the first error.
+func checkURI(s string, rua bool) (schemeLen, at int, msg string) {
+	if s == "" || !isAlpha(s[0]) {
+		return 0, 0, "does not start with a scheme"
+	}
+	i := 1
+	for i < len(s) && (isAlnum(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.') {
+		i++
+	}
+	if i == len(s) || s[i] != ':' {
+		return 0, 0, "no scheme (a URI starts with a scheme and \":\")"
+	}
+	schemeLen = i
+	// Brackets are allowed only in the authority (an IP literal), "#" only
+	// once (it starts the fragment).
+	authEnd := schemeLen + 1
+	if strings.HasPrefix(s[i+1:], "//") {
+		authEnd = i + 3
+		for authEnd < len(s) && s[authEnd] != '/' && s[authEnd] != '?' && s[authEnd] != '#' {
+			authEnd++
+		}
+	}
+	fragment := false
+	for i++; i < len(s); i++ {
+		c := s[i]
+		if charClass[c]&classURI != 0 && (c != '!' || !rua) {
+			continue
+		}
+		switch {
+		case c == '#':
+			if fragment {
+				return 0, i, "a second \"#\""
+			}
+			fragment = true
+		case (c == '[' || c == ']') && i >= authEnd:
+			return 0, i, fmt.Sprintf("%q outside the host", c)
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return 0, i, "\"%\" not followed by two hexadecimal digits"
+			}
+			i += 2
+		case c == '!':
+			return 0, i, "\"!\" must be percent-encoded (RFC 8460 §3)"
+		case c == '[' || c == ']':
+		case c >= utf8.RuneSelf:
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			return 0, i, fmt.Sprintf("invalid character %q (URIs are US-ASCII)", r)
+		default:
+			return 0, i, fmt.Sprintf("invalid character %q", c)
+		}
+	}
+	return schemeLen, 0, ""
+}
+
+func isHex(c byte) bool {
+	_, ok := unhex(c)
+	return ok
+}
+
+// isURI reports whether s is an RFC 3986 URI.
+func isURI(s string) bool {
+	_, _, msg := checkURI(s, false)
+	if msg != "" {
+		return false
+	}
+	_, err := url.Parse(s)
+	return err == nil
+}
+
+// parseReportURI parses a rua URI. Common forms (mailto:addr,
+// https://host/path) are built directly into the url.URL that url.Parse
+// would return; the rest go through url.Parse. mailto: URIs must carry
+// valid addresses and https: URIs a valid host.
+func parseReportURI(s string) (u url.URL, at int, msg string) {
+	schemeLen, at, msg := checkURI(s, true)
+	if msg != "" {
+		return url.URL{}, at, msg
+	}
+	rest := s[schemeLen+1:]
+	switch s[:schemeLen] {
+	case "mailto":
+		if simpleMailto(rest) {
+			if !isAddrList(rest) {
+				return url.URL{}, schemeLen + 1, "not a valid email address"
+			}
+			return url.URL{Scheme: "mailto", Opaque: rest}, 0, ""
+		}
+	case "https":
+		if host, path, ok := simpleHTTPS(rest); ok {
+			if !isHostPort(host) {
+				return url.URL{}, schemeLen + 3, "not a valid host"
+			}
+			return url.URL{Scheme: "https", Host: host, Path: path}, 0, ""
+		}
+	}
+	p, err := url.Parse(s)
+	if err != nil {
+		return url.URL{}, 0, strings.TrimPrefix(err.Error(), "parse "+fmt.Sprintf("%q", s)+": ")
+	}
+	switch p.Scheme {
+	case "mailto":
+		to, err := url.PathUnescape(p.Opaque)
+		if p.Opaque == "" || err != nil || !isAddrList(to) {
+			return url.URL{}, schemeLen + 1, "not a valid email address"
+		}
+	case "https":
+		if p.Opaque != "" || !isHostPort(p.Host) {
+			if strings.HasPrefix(rest, "//") {
+				return url.URL{}, schemeLen + 3, "not a valid host"
+			}
+			return url.URL{}, schemeLen + 1, "not a valid host"
+		}
+	}
+	return *p, 0, ""
+}
+
+// simpleMailto reports whether url.Parse would make rest, the part of a
+// mailto: URI after the scheme, an Opaque without query or fragment: it
+// does not start with "/" and has no "?", "#" or escapes.
+func simpleMailto(rest string) bool {
+	if rest == "" || rest[0] == '/' {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; c == '?' || c == '#' || c == '%' {
+			return false
+		}
+	}
+	return true
+}
+
+// simpleHTTPS splits "//host/path" when url.Parse would give exactly Host
+// and Path: no user information, IP literal, escapes, query or fragment,
+// and a path of characters url.URL does not escape.
+func simpleHTTPS(rest string) (host, path string, ok bool) {
+	if !strings.HasPrefix(rest, "//") {
+		return "", "", false
+	}
+	rest = rest[2:]
+	slash := strings.IndexByte(rest, '/')
+	if slash < 0 {
+		host, path = rest, ""
+	} else {
+		host, path = rest[:slash], rest[slash:]
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; charClass[c]&classLDH == 0 && c != '.' && c != ':' {
+			return "", "", false
+		}
+	}
+	for i := 0; i < len(path); i++ {
+		if charClass[path[i]]&classPath == 0 {
+			return "", "", false
+		}
+	}
+	return host, path, host != ""
+}
+
+// isHostPort reports whether hp is a host name (LDH labels), an IPv4
+// address or a bracketed IPv6 address, with an optional numeric port.
+func isHostPort(hp string) bool {
+	host := hp
+	if strings.HasPrefix(hp, "[") {
+		end := strings.IndexByte(hp, ']')
+		if end < 0 {
+			return false
+		}
+		host, hp = hp[1:end], hp[end+1:]
+		if !isIPv6Literal(host) {
+			return false
+		}
+		host = "ok"
+	} else if colon := strings.IndexByte(hp, ':'); colon >= 0 {
+		host, hp = hp[:colon], hp[colon:]
+	} else {
+		hp = ""
+	}
+	if hp != "" {
+		if hp[0] != ':' || len(hp) == 1 {
+			return false
+		}
+		for i := 1; i < len(hp); i++ {
+			if hp[i] < '0' || hp[i] > '9' {
+				return false
+			}
+		}
+	}
+	return host == "ok" || isHostName(host)
+}
+
+// isAddrList reports whether s is one or more addr-specs separated by ","
+// (the "to" of a mailto: URI, RFC 6068 §2, after percent-decoding).
+func isAddrList(s string) bool {
+	for {
+		addr, rest, more := strings.Cut(s, ",")
+		if !isAddrSpec(addr) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		s = rest
+	}
+}
+
+// isAddrSpec reports whether s is an RFC 5322 addr-spec whose local part
+// is a dot-atom or a quoted string and whose domain is a host name in
+// A-labels.
+func isAddrSpec(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	if !isHostName(domain) || strings.IndexByte(domain, '.') < 0 {
+		return false
+	}
+	if local[0] == '"' {
+		return isQuotedString(local)
+	}
+	return isDotAtom(local)
+}
+
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; charClass[c]&classAtext == 0 && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isQuotedString(s string) bool {
+	if len(s) < 2 || s[len(s)-1] != '"' {
+		return false
+	}
+	s = s[1 : len(s)-1]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			i++
+			if i == len(s) || s[i] < 0x20 || s[i] > 0x7e {
+				return false
+			}
+		case c == '"' || c < 0x20 || c > 0x7e:
+			return false
+		}
+	}
+	return true
+}
