@@ -42,6 +42,9 @@ type certSpec struct {
 	ExtKeyUsage []x509.ExtKeyUsage
 	// IsCA makes an intermediate CA certificate (see testCA.intermediate).
 	IsCA bool
+	// NotCA, for testCA.intermediate, issues the intermediate with
+	// basicConstraints cA=false: a "CA" that may not sign certificates.
+	NotCA bool
 }
 
 // newTestCA returns a self-signed root CA valid from a day ago for ten years.
@@ -125,7 +128,7 @@ func (ca *testCA) sign(t testing.TB, spec certSpec, pub *ecdsa.PublicKey) *x509.
 	if spec.IsCA {
 		tmpl.KeyUsage = x509.KeyUsageCertSign
 		tmpl.BasicConstraintsValid = true
-		tmpl.IsCA = true
+		tmpl.IsCA = !spec.NotCA
 	} else {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = spec.ExtKeyUsage

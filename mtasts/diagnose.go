@@ -67,7 +67,8 @@ func (d Diagnostic) String() string {
 // use it to show people what to correct.
 func DiagnosePolicy(data []byte) (*Policy, []Diagnostic, error) {
 	p := policyParser{s: string(data), diag: true}
-	p.run()
+	var buf [8]string
+	mx := p.run(buf[:0])
 	sort.SliceStable(p.diags, func(i, j int) bool {
 		a, b := p.diags[i], p.diags[j]
 		if a.Line != b.Line {
@@ -82,6 +83,5 @@ func DiagnosePolicy(data []byte) (*Policy, []Diagnostic, error) {
 			}
 		}
 	}
-	pol := p.pol
-	return &pol, p.diags, nil
+	return p.result(mx), p.diags, nil
 }

@@ -34,8 +34,7 @@
 //   - §3.1 TXT record: the ABNF, strictly: "v=STSv1" first and
 //     case-sensitive; "id" of 1 to 32 letters and digits, required;
 //     extensions kept in order; US-ASCII only; whitespace around ";" and a
-//     final ";" allowed (with erratum 6285). Selection among several TXT
-//     records.
+//     final ";" allowed. Selection among several TXT records.
 //   - §3.2 policy file: the ABNF, strictly, with LF or CRLF line endings;
 //     case-sensitive names and values; required version, mode and max_age;
 //     mx required unless mode is none; duplicate fields (the first counts,
@@ -65,6 +64,12 @@
 //     (they must decode and re-encode unchanged), since §3.2 says mx values
 //     MUST be A-labels. A single-label name such as "localhost" is allowed,
 //     as the grammar allows it. Letters are stored in lower case.
+//   - §3.1 discards TXT records that do not begin with "v=STSv1;", while
+//     its ABNF allows whitespace before the ";". SelectRecord keeps records
+//     beginning with "v=STSv1", optional spaces or tabs, and ";", so that
+//     "v=STSv1 ; id=a" is a record whether or not other TXT records exist
+//     (erratum 6285, only reported, points out the conflict and would
+//     rather forbid the whitespace).
 //   - Every field named "id" in a TXT record must be a valid id (the ABNF
 //     would also read an invalid one as an extension named "id"); the first
 //     one counts.

@@ -236,3 +236,11 @@ func ExampleSyntaxError() {
 	// line 3, column 1: unknown field nmx; did you mean mx? mode enforce requires at least one mx field
 	// fix: rename nmx to mx
 }
+
+func ExamplePolicy_UnmarshalText() {
+	var p mtasts.Policy
+	err := p.UnmarshalText([]byte("version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n"))
+	fmt.Println(p.Mode, p.MX, p.MaxAge, err)
+	// Output:
+	// testing [mx.example.com] 24h0m0s <nil>
+}

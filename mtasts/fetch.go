@@ -107,7 +107,8 @@ func (e *FetchError) Unwrap() error { return e.Err }
 // Fetch fetches and parses the MTA-STS policy of the policy domain domain
 // from https://mta-sts.<domain>/.well-known/mta-sts.txt, applying every
 // rule of RFC 8461 §3.3 (see FetchRaw), then parses it strictly with
-// ParsePolicy.
+// ParsePolicy. A sender that prefers to accept the harmless slips
+// DiagnosePolicy tolerates calls FetchRaw and DiagnosePolicy instead.
 //
 // A nil client means a client with http.DefaultTransport. The caller's
 // client is not modified. Errors are *FetchError values whose Reason says
@@ -203,6 +204,11 @@ func fetchRaw(ctx context.Context, client *http.Client, domain string, timeout t
 		return nil, fail(FetchTooLarge, resp.StatusCode, tooLarge)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPolicySize+1))
+	if err == nil && ctx.Err() != nil {
+		// The deadline passed or the caller canceled while reading: the
+		// body may be cut short even if the read ended without an error.
+		err = context.Cause(ctx)
+	}
 	if err != nil {
 		return nil, fail(transportFailure(ctx, err), resp.StatusCode, err)
 	}

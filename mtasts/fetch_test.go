@@ -351,7 +351,10 @@ func TestFetchUnverifiedClient(t *testing.T) {
 func TestFetchDoesNotChangeClient(t *testing.T) {
 	fx := newFetchFixture(t, http.RedirectHandler("https://mta-sts.example.com/other", http.StatusFound))
 	followed := 0
-	fx.client.CheckRedirect = func(*http.Request, []*http.Request) error { followed++; return nil }
+	fx.client.CheckRedirect = func(*http.Request, []*http.Request) error {
+		followed++
+		return http.ErrUseLastResponse
+	}
 	fx.client.Timeout = time.Hour
 	_, err := Fetch(context.Background(), fx.client, "example.com")
 	checkFetchError(t, err, FetchStatus, 302)
@@ -394,7 +397,10 @@ func stall(t *testing.T, sendHeader bool) http.HandlerFunc {
 func TestFetchTimeout(t *testing.T) {
 	t.Run("slow body, default timeout", func(t *testing.T) {
 		fx := newFetchFixture(t, stall(t, true))
-		_, err := fetchRaw(context.Background(), fx.client, "example.com", 200*time.Millisecond)
+		body, err := fetchRaw(context.Background(), fx.client, "example.com", 200*time.Millisecond)
+		if err == nil {
+			t.Fatalf("fetchRaw = %q, nil; want a timeout", body)
+		}
 		checkFetchError(t, err, FetchTimeout, 200)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want it to match context.DeadlineExceeded", err)

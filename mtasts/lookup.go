@@ -22,7 +22,7 @@ type Resolver interface {
 // ErrDNSTemporary reports that the TXT lookup failed without an answer:
 // SERVFAIL, REFUSED, a timeout, a network error. Every resolver error other
 // than "not found" counts as temporary, because only an answer says that a
-// record does not exist. RFC 8461 §5.1: a sender then keeps using a policy
+// record does not exist. RFC 8461 §3.3: a sender then keeps using a policy
 // it has cached; with none cached, the domain has no available policy for
 // now.
 var ErrDNSTemporary = errors.New("mtasts: temporary DNS failure")

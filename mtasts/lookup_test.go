@@ -177,3 +177,68 @@ func TestLookupRecordResolverInterface(t *testing.T) {
 		t.Errorf("err = %v, want ErrNoRecord", err)
 	}
 }
+
+// recordingResolver answers every name with the same TXT records and
+// remembers the names asked for.
+type recordingResolver struct {
+	txts  []string
+	names []string
+}
+
+func (r *recordingResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	r.names = append(r.names, name)
+	return r.txts, nil
+}
+
+// FuzzLookupRecord: whatever the domain and the TXT records, LookupRecord
+// queries a well-formed absolute A-label name or nothing, and returns either
+// a record that survives a round trip through String and ParseRecord, or
+// an error matching exactly one sentinel.
+func FuzzLookupRecord(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"example.com", "v=STSv1; id=20160831085700Z;", "v=spf1 -all"},
+		{"EXAMPLE.COM.", "v=STSv1;id=abc", ""},
+		{"bücher.example", "v=STSv1 ; id=a", "v=STSv1; id=b"},
+		{"a..b", "v=STSv1; id=a; x=1=2", ""},
+		{"xn--zz.example", "v=stsv1; id=a", " v=STSv1; id=a"},
+		{"example.net", "v=STSv1; id=a; id=b", "v=STSv10; id=a"},
+		{"-x.example", "v=STSv1; id=", "x=é"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, domain, txt1, txt2 string) {
+		r := &recordingResolver{txts: []string{txt1, txt2}}
+		rec, err := LookupRecord(context.Background(), r, domain)
+		host, hostErr := toASCIIHost(domain)
+		if hostErr != nil {
+			if err == nil || len(r.names) != 0 {
+				t.Fatalf("invalid domain %q: err %v, queries %q", domain, err, r.names)
+			}
+			return
+		}
+		if len(r.names) != 1 || r.names[0] != "_mta-sts."+host+"." {
+			t.Fatalf("queries %q, want _mta-sts.%s.", r.names, host)
+		}
+		for i := 0; i < len(host); i++ {
+			if c := host[i]; c >= 0x80 || ('A' <= c && c <= 'Z') {
+				t.Fatalf("query name %q is not lower-case ASCII", host)
+			}
+		}
+		if err != nil {
+			n := 0
+			for _, s := range []error{ErrNoRecord, ErrMultipleRecords, ErrInvalidRecord, ErrDNSTemporary} {
+				if errors.Is(err, s) {
+					n++
+				}
+			}
+			if n != 1 || errors.Is(err, ErrDNSTemporary) {
+				t.Fatalf("err %v matches %d sentinels", err, n)
+			}
+			return
+		}
+		again, err := ParseRecord(rec.String())
+		if err != nil || !reflect.DeepEqual(again, rec) {
+			t.Fatalf("round trip of %+v: %+v, %v", rec, again, err)
+		}
+	})
+}

@@ -179,28 +179,20 @@ func quickPattern(s string) (ok, upper bool) {
 	}
 	for {
 		start := i
-		digits := true
+		var all, some uint8 = 0xff, 0
 		for ; i < len(s) && s[i] != '.'; i++ {
-			c := s[i]
-			switch {
-			case 'a' <= c && c <= 'z':
-				digits = false
-			case '0' <= c && c <= '9':
-			case 'A' <= c && c <= 'Z':
-				digits, upper = false, true
-			case c == '-':
-				digits = false
-			default:
-				return false, upper
-			}
+			k := charClass[s[i]]
+			all &= k
+			some |= k
 		}
 		n := i - start
-		if n == 0 || n > 63 || s[start] == '-' || s[i-1] == '-' ||
+		if all&classLDH == 0 || n == 0 || n > 63 || s[start] == '-' || s[i-1] == '-' ||
 			n >= 4 && s[start+2] == '-' && s[start+3] == '-' { // "xn--" and other reserved labels: let explainPattern check
-			return false, upper
+			return false, false
 		}
+		upper = upper || some&classUpper != 0
 		if i == len(s) {
-			return !digits, upper
+			return some&classNotDigit != 0, upper
 		}
 		i++ // the dot
 	}

@@ -41,12 +41,12 @@ const (
 // The strings of the returned policy share memory with one copy of data.
 func ParsePolicy(data []byte) (*Policy, error) {
 	p := policyParser{s: string(data)}
-	p.run()
+	var buf [8]string
+	mx := p.run(buf[:0])
 	if p.err != nil {
 		return nil, p.err
 	}
-	pol := p.pol
-	return &pol, nil
+	return p.result(mx), nil
 }
 
 // UnmarshalText parses text with ParsePolicy and sets *p to the result. It
@@ -174,7 +174,10 @@ func (p *policyParser) warnAt(off int, msg, fix string) {
 	}
 }
 
-func (p *policyParser) run() {
+// run parses p.s and returns the valid mx values appended to mxs, a
+// buffer on the caller's stack, so that the final MX slice is allocated
+// once, with its exact size, by result.
+func (p *policyParser) run(mxs []string) []string {
 	s := p.s
 	i := 0
 	if strings.HasPrefix(s, utf8BOM) {
@@ -182,15 +185,11 @@ func (p *policyParser) run() {
 		const fix = "save the file as UTF-8 without a BOM"
 		if !p.diag {
 			p.report(SeverityError, 1, 1, msg, fix)
-			return
+			return nil
 		}
 		p.report(SeverityWarning, 1, 1, msg, fix)
 		i = len(utf8BOM)
 	}
-	// The mx values are collected on the stack and copied once at the end,
-	// so that MX has exactly their number.
-	var buf [8]string
-	mxs := buf[:0]
 	for i < len(s) {
 		p.line++
 		p.lineStart = i
@@ -206,7 +205,7 @@ func (p *policyParser) run() {
 			break
 		}
 		if p.err != nil && !p.diag {
-			return
+			return nil
 		}
 		if p.gotMX {
 			mxs = append(mxs, p.mxValue)
@@ -214,11 +213,27 @@ func (p *policyParser) run() {
 		}
 		i = next
 	}
-	if len(mxs) > 0 {
-		p.pol.MX = make([]string, len(mxs))
-		copy(p.pol.MX, mxs)
-	}
 	p.finish()
+	return mxs
+}
+
+// result returns the parsed policy with a copy of mx as its MX. Up to
+// four mx values share one allocation with the policy.
+func (p *policyParser) result(mx []string) *Policy {
+	if len(mx) == 0 || len(mx) > 4 {
+		pol := p.pol
+		if len(mx) > 0 {
+			pol.MX = append([]string(nil), mx...)
+		}
+		return &pol
+	}
+	b := &struct {
+		pol Policy
+		mx  [4]string
+	}{pol: p.pol}
+	n := copy(b.mx[:], mx)
+	b.pol.MX = b.mx[:n:n]
+	return &b.pol
 }
 
 // parseLine parses the line s[start:end] (without its line break). It
@@ -248,7 +263,7 @@ func (p *policyParser) parseLine(start, end int) bool {
 	if k == start || k == end || s[k] != ':' {
 		switch {
 		case k == start && s[k] == ':':
-			p.errorAt(k, "missing field name before \":\"; expected a field name", "")
+			p.errorAt(k, "missing field name before \":\"", "")
 		case k == start:
 			p.errorAt(k, fmt.Sprintf("unexpected %s; expected a field name", describeChar(s, k)), "")
 		case k == end:

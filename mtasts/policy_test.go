@@ -76,7 +76,8 @@ var policyCases = []policyCase{
 	{name: "several spaces after colon", in: tV + "mode:    enforce\n" + tX + tA, want: enforceMail},
 	{name: "no colon", in: "version STSv1\n" + tM + tX + tA, line: 1, col: 8, msg: "space is not allowed in a field name"},
 	{name: "name alone", in: tV + "mode\n" + tX + tA, line: 2, col: 5, msg: "missing \":\""},
-	{name: "line without name", in: tV + ": enforce\n" + tX + tA, line: 2, col: 1, msg: "expected a field name"},
+	{name: "line without name", in: tV + ": enforce\n" + tX + tA, line: 2, col: 1, msg: "missing field name before \":\""},
+	{name: "line starting with a symbol", in: tV + "#mode: enforce\n" + tX + tA, line: 2, col: 1, msg: `unexpected "#"; expected a field name`},
 
 	// Blank lines and BOM (accepted only by DiagnosePolicy, see diagnose_test.go).
 	{name: "blank line between fields", in: tV + "\n" + tM + tX + tA, line: 2, col: 1, msg: "blank line between fields"},

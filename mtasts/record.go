@@ -69,7 +69,13 @@ func ParseRecord(txt string) (*Record, error) {
 		}
 		i++
 		vstart := i
-		for i < len(txt) && isRecordValueChar(txt[i]) {
+		var classes uint8 = classAlnum
+		for i < len(txt) {
+			k := charClass[txt[i]]
+			if k&classRecValue == 0 {
+				break
+			}
+			classes &= k
 			i++
 		}
 		value := txt[vstart:i]
@@ -83,7 +89,7 @@ func ParseRecord(txt string) (*Record, error) {
 			if len(value) > 32 {
 				return nil, recordError(txt, vstart, fmt.Sprintf("id is %d characters long; at most 32 are allowed", len(value)), "")
 			}
-			for k := 0; k < len(value); k++ {
+			for k := 0; classes&classAlnum == 0 && k < len(value); k++ {
 				if !isAlnum(value[k]) {
 					return nil, recordError(txt, vstart+k, fmt.Sprintf("id may contain only letters and digits, not %s", describeChar(txt, vstart+k)), "")
 				}
@@ -159,8 +165,9 @@ func SelectRecord(txts []string) (*Record, error) {
 }
 
 // isSTSRecord reports whether txt begins with "v=STSv1" *WSP ";": the
-// prefix by which §3.1 tells MTA-STS records from other TXT records
-// (with erratum 6285, whitespace may precede the ";").
+// prefix by which §3.1 tells MTA-STS records from other TXT records. The
+// text says "v=STSv1;", the ABNF allows whitespace before the ";"; we
+// follow the ABNF (see the package documentation).
 func isSTSRecord(txt string) bool {
 	if !strings.HasPrefix(txt, recordVersion) {
 		return false
@@ -207,19 +214,4 @@ func skipWSP(s string, i int) int {
 		i++
 	}
 	return i
-}
-
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
-// isExtNameChar reports whether c may appear in an extension name
-// (ALPHA / DIGIT / "_" / "-" / "."), shared by §3.1 and §3.2.
-func isExtNameChar(c byte) bool {
-	return isAlnum(c) || c == '_' || c == '-' || c == '.'
-}
-
-// isRecordValueChar: sts-ext-value = 1*(%x21-3A / %x3C / %x3E-7E).
-func isRecordValueChar(c byte) bool {
-	return c >= 0x21 && c <= 0x7e && c != ';' && c != '='
 }

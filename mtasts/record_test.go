@@ -27,7 +27,7 @@ var recordCases = []struct {
 	{in: "v=STSv1; id=20160831085700Z;", want: rec("20160831085700Z")},
 	{in: "v=STSv1;id=abc", want: rec("abc")},
 	{in: "v=STSv1; id=abc; ", want: rec("abc")},
-	{in: "v=STSv1 ; id=a", want: rec("a")}, // erratum 6285
+	{in: "v=STSv1 ; id=a", want: rec("a")}, // the ABNF allows it; see erratum 6285
 	{in: "v=STSv1\t;\tid=a\t;\t", want: rec("a")},
 	{in: "v=STSv1;  id=a  ;  ", want: rec("a")},
 	{in: "v=STSv1; id=a; id=b", want: rec("a")},

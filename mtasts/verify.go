@@ -16,20 +16,22 @@ type CertificateFailure int
 
 // The checks of RFC 8461 §4.2, in the order VerifyMXCertificate runs them.
 const (
-	// CertificateExpired: the certificate, or one in its chain, is outside
-	// its validity period: expired, or not yet valid.
-	// TLS-RPT: certificate-expired.
+	// CertificateExpired: the certificate, or one in its chain, has
+	// expired. TLS-RPT: certificate-expired.
 	CertificateExpired CertificateFailure = iota + 1
-	// CertificateNotTrusted: the chain does not lead to a root CA the
-	// sender trusts. TLS-RPT: certificate-not-trusted.
+	// CertificateNotTrusted: no chain leads from the certificate to a root
+	// CA the sender trusts: unknown issuer, self-signed, a missing
+	// intermediate, or a chain that breaks a CA's constraints.
+	// TLS-RPT: certificate-not-trusted.
 	CertificateNotTrusted
 	// CertificateHostMismatch: no subject alternative name of type dNSName
 	// matches the MX host name (RFC 6125; the subject common name is not
 	// consulted). TLS-RPT: certificate-host-mismatch.
 	CertificateHostMismatch
 	// CertificateInvalid: any other reason, such as no certificate at all,
-	// a key usage that does not allow TLS server authentication or a name
-	// constraint violation. TLS-RPT: validation-failure.
+	// a certificate not yet valid, a key usage that does not allow TLS
+	// server authentication, or no trusted roots available to the sender.
+	// TLS-RPT: validation-failure.
 	CertificateInvalid
 )
 
@@ -54,9 +56,10 @@ func (f CertificateFailure) String() string {
 // Err is the error of crypto/x509 that describes the failure, so a TLS-RPT
 // classifier can use errors.As on the standard types:
 // x509.CertificateInvalidError with Reason x509.Expired for
-// CertificateExpired, x509.UnknownAuthorityError for CertificateNotTrusted
-// (x509.SystemRootsError when no system roots could be loaded),
-// x509.HostnameError for CertificateHostMismatch.
+// CertificateExpired (and for a certificate not yet valid, whose Detail says
+// "is before", as crypto/x509 writes it), x509.UnknownAuthorityError or
+// x509.CertificateInvalidError with a chain-building reason for
+// CertificateNotTrusted, x509.HostnameError for CertificateHostMismatch.
 type CertificateError struct {
 	// Host is the MX host name that was checked, in A-labels, lower case,
 	// without a trailing dot.
@@ -112,17 +115,22 @@ func (o VerifyOptions) now() time.Time {
 // converted to A-labels before matching.
 //
 // It returns nil or a *CertificateError naming the first check that failed,
-// in this order: validity period, trust chain, host name. Expiry comes
-// first, as in crypto/tls, because it is the most common failure of a
-// once-working setup; the host name comes last because the names in a
-// certificate nobody vouches for prove nothing. So an expired self-signed
-// certificate is CertificateExpired, and a self-signed certificate for the
-// wrong name is CertificateNotTrusted.
+// in this order: validity period of the leaf, trust chain (including the
+// validity of intermediates), host name. Expiry comes first, as in
+// crypto/tls, because it is the most common failure of a once-working
+// setup; the host name comes last because the names in a certificate
+// nobody vouches for prove nothing. So an expired self-signed certificate
+// is CertificateExpired, and a self-signed certificate for the wrong name
+// is CertificateNotTrusted (crypto/tls would say host mismatch). A
+// certificate that is not yet valid is CertificateInvalid: it has not
+// expired, and RFC 8460 has no closer result type.
 //
-// In testing mode (§5) a sender delivers even when this check fails, but
-// still reports the failure with TLS-RPT. Such a sender completes the
-// handshake without verification and then calls VerifyMXCertificate on
-// ConnectionState().PeerCertificates to learn what to report.
+// A test-mode sender and an enforcing one need the same detail: both
+// report the failure with TLS-RPT (RFC 8460); only the enforcing one stops.
+// In testing mode (§5) a sender delivers even when this check fails, so it
+// completes the handshake without verification and then calls
+// VerifyMXCertificate on ConnectionState().PeerCertificates to learn what
+// to report.
 func VerifyMXCertificate(certs []*x509.Certificate, host string, opts VerifyOptions) error {
 	name, nameErr := mxHostName(host)
 	if len(certs) == 0 {
@@ -131,12 +139,7 @@ func VerifyMXCertificate(certs []*x509.Certificate, host string, opts VerifyOpti
 	leaf := certs[0]
 	now := opts.now()
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
-		return &CertificateError{Host: name, Reason: CertificateExpired, Err: x509.CertificateInvalidError{
-			Cert:   leaf,
-			Reason: x509.Expired,
-			Detail: fmt.Sprintf("it is valid from %s to %s, checked at %s",
-				leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)),
-		}}
+		return &CertificateError{Host: name, Reason: validityFailure(leaf, now), Err: validityError(leaf, now)}
 	}
 	var intermediates *x509.CertPool
 	if len(certs) > 1 {
@@ -152,7 +155,7 @@ func VerifyMXCertificate(certs []*x509.Certificate, host string, opts VerifyOpti
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {
-		return &CertificateError{Host: name, Reason: chainFailure(err), Err: err}
+		return &CertificateError{Host: name, Reason: chainFailure(err, now), Err: err}
 	}
 	if nameErr != nil || net.ParseIP(name) != nil {
 		// Not a DNS name: no dNSName can match it (§4.2 matches DNS-IDs only).
@@ -164,20 +167,47 @@ func VerifyMXCertificate(certs []*x509.Certificate, host string, opts VerifyOpti
 	return nil
 }
 
-// chainFailure classifies an error of x509.Certificate.Verify.
-func chainFailure(err error) CertificateFailure {
+// validityError describes a certificate outside its validity period at
+// now, in the words of crypto/x509.
+func validityError(c *x509.Certificate, now time.Time) error {
+	detail := fmt.Sprintf("current time %s is after %s", now.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+	if now.Before(c.NotBefore) {
+		detail = fmt.Sprintf("current time %s is before %s", now.UTC().Format(time.RFC3339), c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return x509.CertificateInvalidError{Cert: c, Reason: x509.Expired, Detail: detail}
+}
+
+// validityFailure tells an expired certificate from one not yet valid,
+// which RFC 8460 has no result type for.
+func validityFailure(c *x509.Certificate, now time.Time) CertificateFailure {
+	if now.Before(c.NotBefore) {
+		return CertificateInvalid
+	}
+	return CertificateExpired
+}
+
+// chainFailure classifies an error of x509.Certificate.Verify at time now.
+func chainFailure(err error, now time.Time) CertificateFailure {
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) {
-		if invalid.Reason == x509.Expired {
+		switch invalid.Reason {
+		case x509.Expired:
+			if invalid.Cert != nil {
+				return validityFailure(invalid.Cert, now)
+			}
 			return CertificateExpired
+		case x509.NotAuthorizedToSign, x509.TooManyIntermediates, x509.NameMismatch, x509.NoValidChains,
+			x509.CANotAuthorizedForThisName, x509.NameConstraintsWithoutSANs, x509.UnconstrainedName, x509.TooManyConstraints:
+			// The chain cannot be built within the CAs' constraints.
+			return CertificateNotTrusted
 		}
 		return CertificateInvalid
 	}
 	var unknown x509.UnknownAuthorityError
-	var noRoots x509.SystemRootsError
-	if errors.As(err, &unknown) || errors.As(err, &noRoots) {
+	if errors.As(err, &unknown) {
 		return CertificateNotTrusted
 	}
+	// x509.SystemRootsError (the sender has no roots) and anything else.
 	return CertificateInvalid
 }
 

@@ -39,12 +39,12 @@ func checkCertError(t *testing.T, err error, want CertificateFailure, wantHost s
 	)
 	switch want {
 	case CertificateExpired:
-		if !errors.As(err, &invalid) || invalid.Reason != x509.Expired {
-			t.Errorf("err %v does not unwrap to x509.CertificateInvalidError{Reason: x509.Expired}", err)
+		if !errors.As(err, &invalid) || invalid.Reason != x509.Expired || !strings.Contains(invalid.Detail, " is after ") {
+			t.Errorf("err %v does not unwrap to x509.CertificateInvalidError{Reason: x509.Expired, Detail: \"... is after ...\"}", err)
 		}
 	case CertificateNotTrusted:
-		if !errors.As(err, &unknown) {
-			t.Errorf("err %v does not unwrap to x509.UnknownAuthorityError", err)
+		if !errors.As(err, &unknown) && !(errors.As(err, &invalid) && invalid.Reason != x509.Expired) {
+			t.Errorf("err %v does not unwrap to x509.UnknownAuthorityError or a chain-building x509.CertificateInvalidError", err)
 		}
 	case CertificateHostMismatch:
 		if !errors.As(err, &hostname) {
@@ -52,7 +52,7 @@ func checkCertError(t *testing.T, err error, want CertificateFailure, wantHost s
 		}
 	case CertificateInvalid:
 		if errors.As(err, &hostname) || errors.As(err, &unknown) ||
-			(errors.As(err, &invalid) && invalid.Reason == x509.Expired) {
+			(errors.As(err, &invalid) && invalid.Reason == x509.Expired && !strings.Contains(invalid.Detail, " is before ")) {
 			t.Errorf("err %v unwraps to an error of another failure", err)
 		}
 	}
@@ -66,6 +66,8 @@ func TestVerifyMXCertificate(t *testing.T) {
 	ca, other := newTestCA(t), newTestCA(t)
 	inter := ca.intermediate(t, certSpec{})
 	expiredInter := ca.intermediate(t, certSpec{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
+	futureInter := ca.intermediate(t, certSpec{NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)})
+	notCA := ca.intermediate(t, certSpec{NotCA: true})
 	expired := certSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}
 	future := certSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)}
 	exact := certSpec{DNSNames: []string{"mx1.example.com"}}
@@ -95,7 +97,9 @@ func TestVerifyMXCertificate(t *testing.T) {
 		{"IP host with IP SAN", ca.issue(t, certSpec{IPAddresses: []net.IP{net.ParseIP("192.0.2.1")}}), "192.0.2.1", CertificateHostMismatch, "192.0.2.1"},
 		{"invalid host", ca.issue(t, exact), "mx1..example.com", CertificateHostMismatch, "mx1..example.com"},
 		{"expired", ca.issue(t, expired), "mx1.example.com", CertificateExpired, "mx1.example.com"},
-		{"not yet valid", ca.issue(t, future), "mx1.example.com", CertificateExpired, "mx1.example.com"},
+		{"not yet valid", ca.issue(t, future), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
+		{"intermediate not yet valid", chain(futureInter.issue(t, exact), futureInter), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
+		{"intermediate without CA rights", chain(notCA.issue(t, exact), notCA), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
 		{"unknown CA", other.issue(t, exact), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
 		{"expired and unknown CA: expiry first", other.issue(t, expired), "mx1.example.com", CertificateExpired, "mx1.example.com"},
 		{"expired and wrong name: expiry first", ca.issue(t, expired), "mx9.example.com", CertificateExpired, "mx9.example.com"},
@@ -126,7 +130,7 @@ func TestVerifyMXCertificateClock(t *testing.T) {
 	}{
 		{"first second", leaf.NotBefore, 0},
 		{"last second", leaf.NotAfter, 0},
-		{"before", leaf.NotBefore.Add(-time.Second), CertificateExpired},
+		{"before", leaf.NotBefore.Add(-time.Second), CertificateInvalid},
 		{"after", leaf.NotAfter.Add(time.Second), CertificateExpired},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

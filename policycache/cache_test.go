@@ -137,9 +137,12 @@ func TestNoCacheFailures(t *testing.T) {
 			want:  summary{FromCache: true, Type: tlsrpt.PolicyNotFound, HasErr: true},
 		},
 		{
-			name:  "DNS timeout",
-			setup: func(w *world) { w.DNS.Set("_mta-sts."+d, zoneAnswer{Drop: true}) },
-			want:  summary{FromCache: true, Type: tlsrpt.PolicyNotFound, HasErr: true},
+			name: "DNS timeout",
+			setup: func(w *world) {
+				w.DNSTimeout = 300 * time.Millisecond
+				w.DNS.Set("_mta-sts."+d, zoneAnswer{Drop: true})
+			},
+			want: summary{FromCache: true, Type: tlsrpt.PolicyNotFound, HasErr: true},
 		},
 		{
 			name: "policy host unreachable",
@@ -257,7 +260,7 @@ func TestCacheNewIDFailure(t *testing.T) {
 			w := newWorld(t)
 			c := publishAndCache(t, w, w.Config())
 
-			w.DNS.SetTXT("_mta-sts.example.com", 300, "v=STSv1; id=2;")
+			w.DNS.SetTXT("_mta-sts.example.com", 60, "v=STSv1; id=2;")
 			w.Host.Set("example.com", tt.site)
 			w.Clock.Advance(301 * time.Second)
 			res := lookup(t, c, "example.com")
@@ -269,20 +272,20 @@ func TestCacheNewIDFailure(t *testing.T) {
 				t.Errorf("%d alerts logged, want 1:\n%s", n, w.Logs)
 			}
 
-			// The TXT record is checked again after its TTL, but id 2 is not
-			// fetched again within FetchBackoff (5 minutes).
-			w.Clock.Advance(301 * time.Second)
+			// The TXT record is checked again after its TTL (60 s), but id 2
+			// is not fetched again within FetchBackoff (5 minutes).
+			w.Clock.Advance(4 * time.Minute)
 			check(t, "in back-off", lookup(t, c, "example.com"), summary{Mode: mtasts.ModeEnforce, ID: "1", FromCache: true, Type: tlsrpt.PolicySTS, Failure: tt.failure, HasErr: true})
-			if q, r := w.DNS.Queries("_mta-sts.example.com"), w.Host.Requests("example.com"); q != 3 || r != 2 {
-				t.Errorf("in back-off: %d TXT queries, %d fetches; want 3, 2", q, r)
+			if q, n := w.DNS.Queries("_mta-sts.example.com"), w.Host.Connections("example.com"); q != 3 || n != 2 {
+				t.Errorf("in back-off: %d TXT queries, %d connections to the policy host; want 3, 2", q, n)
 			}
 
 			// After the back-off, the fixed policy host is asked again.
 			w.Host.Serve("example.com", enforceNewMX)
-			w.Clock.Advance(301 * time.Second)
+			w.Clock.Advance(time.Minute)
 			check(t, "after back-off", lookup(t, c, "example.com"), summary{Mode: mtasts.ModeEnforce, ID: "2", Fresh: true, Type: tlsrpt.PolicySTS})
-			if r := w.Host.Requests("example.com"); r != 3 {
-				t.Errorf("after back-off: %d fetches, want 3", r)
+			if n := w.Host.Connections("example.com"); n != 3 {
+				t.Errorf("after back-off: %d connections, want 3", n)
 			}
 		})
 	}
@@ -304,6 +307,9 @@ func TestCacheTXTGone(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
+			if tt.answer != nil && tt.answer.Drop {
+				w.DNSTimeout = 300 * time.Millisecond
+			}
 			c := publishAndCache(t, w, w.Config())
 			if tt.answer == nil {
 				w.DNS.Remove("_mta-sts.example.com")

@@ -15,9 +15,11 @@ import (
 // entry is an immutable snapshot of what the cache knows about one policy
 // domain, replaced as a whole after each discovery.
 type entry struct {
-	// result is what Lookup returns until checkAt.
-	result  Result
-	checkAt time.Time
+	// result is what Lookup returns until checkAt, which the hot path
+	// sees as hitUntil (see Cache.hitUntil).
+	result   Result
+	checkAt  time.Time
+	hitUntil int64
 
 	// The cached policy (nil if none), with the id it was fetched under.
 	policy    *mtasts.Policy
@@ -285,6 +287,7 @@ func (c *Cache) policyEntry(d, id string, p *mtasts.Policy, fetched time.Time) *
 		FromCache: true,
 		Fresh:     true,
 		Report:    reportPolicy(d, p),
+		mx:        compileMX(p),
 	}
 	return e
 }

@@ -41,7 +41,7 @@ type dnsServer struct {
 	zone    map[string]zoneAnswer
 	queries map[string]int // by lower-case name without the root dot
 	tcp     int
-	changed chan struct{}  // closed and replaced at every query
+	changed chan struct{} // closed and replaced at every query
 }
 
 func newDNSServer(t testing.TB) *dnsServer {
@@ -158,8 +158,8 @@ func (s *dnsServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 	m.SetReply(r)
 	m.RecursionAvailable = true
 	soa := &dns.SOA{
-		Hdr:    dns.RR_Header{Name: "test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 3600},
-		Ns:     "ns.test.", Mbox: "hostmaster.test.", Serial: 1,
+		Hdr: dns.RR_Header{Name: "test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 3600},
+		Ns:  "ns.test.", Mbox: "hostmaster.test.", Serial: 1,
 		Refresh: 3600, Retry: 600, Expire: 86400, Minttl: a.NegTTL,
 	}
 	switch {

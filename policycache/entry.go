@@ -57,13 +57,18 @@ func (s *storedPolicy) encode() []byte {
 	body.WriteString("\n")
 	body.WriteString(s.Policy.String())
 
-	sum := sha256.Sum256(body.Bytes())
 	out := make([]byte, 0, len(entryMagic)+entrySumLine+body.Len())
 	out = append(out, entryMagic...)
 	out = append(out, entrySumTag...)
-	out = hex.AppendEncode(out, sum[:])
+	out = append(out, entryChecksum(body.Bytes())...)
 	out = append(out, '\n')
 	return append(out, body.Bytes()...)
+}
+
+// entryChecksum returns the SHA-256 of an entry's body in lower-case hex.
+func entryChecksum(body []byte) []byte {
+	sum := sha256.Sum256(body)
+	return hex.AppendEncode(nil, sum[:])
 }
 
 // decodeStored parses a stored entry. Every error matches errCorrupt.

@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -45,14 +47,16 @@ type policyHost struct {
 	mu       sync.Mutex
 	sites    map[string]site
 	requests map[string]int
+	hellos   map[string]int
 	certs    map[string]*tls.Certificate
+	changed  chan struct{} // closed and replaced at every request
 	// gate, when set, holds every request until it is closed.
 	gate chan struct{}
 }
 
 func newPolicyHost(t testing.TB) *policyHost {
 	t.Helper()
-	h := &policyHost{sites: map[string]site{}, requests: map[string]int{}, certs: map[string]*tls.Certificate{}}
+	h := &policyHost{sites: map[string]site{}, requests: map[string]int{}, hellos: map[string]int{}, certs: map[string]*tls.Certificate{}, changed: make(chan struct{})}
 	h.caKey = newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -73,6 +77,7 @@ func newPolicyHost(t testing.TB) *policyHost {
 
 	h.srv = httptest.NewUnstartedServer(http.HandlerFunc(h.serve))
 	h.srv.TLS = &tls.Config{GetCertificate: h.certificate}
+	h.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // failed handshakes are expected
 	h.srv.StartTLS()
 	t.Cleanup(h.srv.Close)
 	return h
@@ -103,6 +108,28 @@ func (h *policyHost) Requests(domain string) int {
 	return h.requests[domain]
 }
 
+// WaitRequests waits until n policy requests for domain have arrived.
+func (h *policyHost) WaitRequests(domain string, n int) {
+	for {
+		h.mu.Lock()
+		if h.requests[domain] >= n {
+			h.mu.Unlock()
+			return
+		}
+		ch := h.changed
+		h.mu.Unlock()
+		<-ch
+	}
+}
+
+// Connections reports how many TLS connections to mta-sts.<domain> were
+// attempted, successful or not.
+func (h *policyHost) Connections(domain string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hellos[domain]
+}
+
 // Hold makes requests wait until the returned function is called.
 func (h *policyHost) Hold() (release func()) {
 	gate := make(chan struct{})
@@ -116,6 +143,8 @@ func (h *policyHost) serve(w http.ResponseWriter, r *http.Request) {
 	domain, ok := strings.CutPrefix(r.Host, "mta-sts.")
 	h.mu.Lock()
 	h.requests[domain]++
+	close(h.changed)
+	h.changed = make(chan struct{})
 	s, known := h.sites[domain]
 	gate := h.gate
 	h.mu.Unlock()
@@ -148,6 +177,7 @@ func (h *policyHost) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	name := hello.ServerName
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.hellos[strings.TrimPrefix(name, "mta-sts.")]++
 	if s, ok := h.sites[strings.TrimPrefix(name, "mta-sts.")]; ok && s.CertName != "" {
 		name = s.CertName
 	}

@@ -4,15 +4,23 @@ import "time"
 
 // loop runs until Close: at every tick it starts the background refreshes
 // that are due (when refresh is set) and forgets domains that have nothing
-// worth remembering.
+// worth remembering; every clockTick it advances the coarse clock.
 func (c *Cache) loop(refresh bool) {
 	defer c.wg.Done()
 	t := time.NewTicker(c.tick())
 	defer t.Stop()
+	var clock <-chan time.Time
+	if c.useCoarse {
+		ct := time.NewTicker(clockTick)
+		defer ct.Stop()
+		clock = ct.C
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
+		case <-clock:
+			c.coarse.Store(time.Now().UnixNano())
 		case <-t.C:
 			c.maintain(refresh)
 		}

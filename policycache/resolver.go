@@ -200,9 +200,9 @@ func (r *DNSResolver) query(ctx context.Context, qname string, servers []string,
 			// A fresh ID for every exchange, so that a late reply to an
 			// earlier one is not taken for this one's.
 			m.Id = dns.Id()
-			in, _, err := udp.ExchangeContext(ctx, m, server)
+			in, err := exchange(ctx, udp, m, server)
 			if err == nil && in.Truncated {
-				in, _, err = tcp.ExchangeContext(ctx, m, server)
+				in, err = exchange(ctx, tcp, m, server)
 			}
 			if err != nil {
 				if ctxErr := ctx.Err(); ctxErr != nil {
@@ -229,6 +229,21 @@ func (r *DNSResolver) query(ctx context.Context, qname string, servers []string,
 		last = &net.DNSError{Err: "no DNS servers"}
 	}
 	return nil, last
+}
+
+// exchange sends m to server and reads the reply. Unlike
+// (*dns.Client).ExchangeContext, which only honours the deadline of ctx, it
+// also returns as soon as ctx is cancelled (by closing the connection).
+func exchange(ctx context.Context, client *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+	conn, err := client.DialContext(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	in, _, err := client.ExchangeWithConnContext(ctx, m, conn)
+	return in, err
 }
 
 // validReply reports whether in is a complete answer to the TXT question

@@ -61,6 +61,8 @@ type Result struct {
 	// MTA-STS records, §3.1). It is nil when the domain simply publishes
 	// no MTA-STS record. Err is for logs; Policy already accounts for it.
 	Err error
+
+	mx *mxMatcher // Policy's patterns, prepared by the cache
 }
 
 // Enforced reports whether the policy is in mode enforce: the sender MUST
@@ -88,6 +90,11 @@ func (r *Result) AllowsMX(host string) bool {
 	p := r.Policy
 	if p == nil || p.Mode == mtasts.ModeNone {
 		return true
+	}
+	if r.mx != nil && r.mx.policy == p {
+		if matched, ok := r.mx.match(host); ok {
+			return matched
+		}
 	}
 	return p.Match(host)
 }

@@ -73,17 +73,20 @@ type world struct {
 	Host  *policyHost
 	Clock *clock
 	Logs  *logs
+	// DNSTimeout is the resolver's timeout: generous, because the machine
+	// may be busy; tests of unanswered queries shorten it.
+	DNSTimeout time.Duration
 }
 
 func newWorld(t testing.TB) *world {
-	return &world{DNS: newDNSServer(t), Host: newPolicyHost(t), Clock: newClock(), Logs: new(logs)}
+	return &world{DNS: newDNSServer(t), Host: newPolicyHost(t), Clock: newClock(), Logs: new(logs), DNSTimeout: 2 * time.Second}
 }
 
 // Config returns a Config wired to the world; the background refresh is
 // off so that tests drive it themselves.
 func (w *world) Config() policycache.Config {
 	return policycache.Config{
-		Resolver:       &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1},
+		Resolver:       &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: w.DNSTimeout, Attempts: 1},
 		HTTPClient:     w.Host.Client(),
 		Now:            w.Clock.Now,
 		Logger:         slog.New(slog.NewTextHandler(w.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

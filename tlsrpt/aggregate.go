@@ -122,19 +122,22 @@ func detailKey(d FailureDetail) FailureDetail {
 	return d
 }
 
-// ReasonDetailLimit is the failure-reason-code of the failure detail into
+// ReasonDetailLimit is the failure-reason-code of the failure details into
 // which a Collector folds failed sessions once a policy has reached its
 // limit of distinct failure details for the day (Collector.MaxFailureDetails).
-// Such a detail keeps the result type and the session count but no
-// endpoints, so that the summary's total-failure-session-count stays exact.
+// Such a detail keeps the result type, the sending MTA's IP address and
+// the session count but no receiving endpoints, so that the failed
+// sessions stay counted in detail as in the summary.
 const ReasonDetailLimit = "too many distinct failure details; endpoints omitted"
 
-// overflowKey is the detail into which failures of result type t are
-// folded. Result types outside the IANA registry fold into
-// validation-failure, "a general failure for a reason not matching a
-// category above" (RFC 8460 §4.3.1), so that there are at most as many
-// overflow details as registered result types.
-func overflowKey(t ResultType) FailureDetail {
+// overflowKey is the detail into which a failure d is folded: its result
+// type and sending MTA IP are kept. Result types outside the IANA registry
+// fold into validation-failure, "a general failure for a reason not
+// matching a category above" (RFC 8460 §4.3.1), so that there are at most
+// as many overflow details as registered result types times the sending
+// MTA's own addresses.
+func overflowKey(d FailureDetail) FailureDetail {
+	t := d.ResultType
 	switch t {
 	case ResultSTARTTLSNotSupported, ResultCertificateHostMismatch,
 		ResultCertificateExpired, ResultCertificateNotTrusted,
@@ -144,7 +147,7 @@ func overflowKey(t ResultType) FailureDetail {
 	default:
 		t = ResultValidationFailure
 	}
-	return FailureDetail{ResultType: t, FailureReasonCode: ReasonDetailLimit}
+	return FailureDetail{ResultType: t, SendingMTAIP: d.SendingMTAIP, FailureReasonCode: ReasonDetailLimit}
 }
 
 // compareDetails orders failure details by descending session count, then
@@ -258,7 +261,7 @@ func (a *aggregate) results() []PolicyResult {
 
 // isOverflow reports whether d is an overflow detail (see overflowKey).
 func isOverflow(d FailureDetail) bool {
-	return d.FailureReasonCode == ReasonDetailLimit && detailKey(d) == overflowKey(d.ResultType)
+	return d.FailureReasonCode == ReasonDetailLimit && detailKey(d) == overflowKey(detailKey(d))
 }
 
 // capDetails keeps the max largest details of r, besides overflow details,
@@ -283,13 +286,13 @@ func capDetails(r *PolicyResult, max int) int64 {
 		var k FailureDetail
 		switch {
 		case isOverflow(d):
-			k = overflowKey(d.ResultType)
+			k = overflowKey(detailKey(d))
 		case kept < max:
 			out = append(out, d)
 			kept++
 			continue
 		default:
-			k = overflowKey(d.ResultType)
+			k = overflowKey(detailKey(d))
 			folded += d.FailedSessionCount
 		}
 		i, ok := index[k]

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // ErrSTARTTLSNotSupported is the error an MTA returns (or wraps) when the
@@ -191,12 +192,14 @@ func truncate(s string) string {
 		return s
 	}
 	s = s[:maxReasonLen]
-	// Do not cut a UTF-8 sequence.
-	for len(s) > 0 && s[len(s)-1]&0xc0 == 0x80 {
-		s = s[:len(s)-1]
-	}
-	if len(s) > 0 && s[len(s)-1] >= 0xc0 {
-		s = s[:len(s)-1]
+	// Drop a UTF-8 sequence cut in the middle.
+	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if !utf8.FullRuneInString(s[i:]) {
+				s = s[:i]
+			}
+			break
+		}
 	}
 	return s
 }

@@ -327,8 +327,9 @@ func (pc *PolicyCounter) Success() {
 // is one session. Sessions with equal details are counted together; it
 // does not allocate for a detail already counted that day.
 //
-// Host names should be A-labels; they are compared without case and
-// trailing dot. Fields that are unknown are left zero.
+// RFC 8460 §4.4 asks for sending-mta-ip, receiving-mx-hostname and
+// receiving-ip; leave fields that are unknown zero. Host names should be
+// A-labels; they are compared without case and trailing dot.
 func (pc *PolicyCounter) Failure(d FailureDetail) {
 	c := pc.c
 	day := c.today()
@@ -349,7 +350,7 @@ func (pc *PolicyCounter) Failure(d FailureDetail) {
 		*n = 1
 		f.details[k] = n
 	} else {
-		o := overflowKey(k.ResultType)
+		o := overflowKey(k)
 		if n = f.details[o]; n == nil {
 			n = new(int64)
 			f.details[o] = n

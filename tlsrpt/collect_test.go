@@ -24,7 +24,7 @@ func newTestClock(t time.Time) *testClock {
 	return c
 }
 
-func (c *testClock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *testClock) Now() time.Time  { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *testClock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 var (
@@ -423,8 +423,11 @@ func TestCollectorOverflow(t *testing.T) {
 		pc.Failure(expiredAt(fmt.Sprintf("198.51.100.%d", i)))
 	}
 	pc.Failure(expiredAt("198.51.100.0")) // a detail already kept: counted in it
-	pc.Failure(FailureDetail{ResultType: "x-private-type", ReceivingIP: netip.MustParseAddr("203.0.113.1")})
-	pc.Failure(FailureDetail{ResultType: "x-private-type", ReceivingIP: netip.MustParseAddr("203.0.113.2")})
+	private := expiredAt("203.0.113.1")
+	private.ResultType = "x-private-type"
+	pc.Failure(private)
+	private.ReceivingIP = netip.MustParseAddr("203.0.113.2")
+	pc.Failure(private)
 	pc.Success()
 	if got := c.Overflow(); got != 9 {
 		t.Errorf("Overflow() = %d, want 9", got)
@@ -449,8 +452,8 @@ func TestCollectorOverflow(t *testing.T) {
 		expiredAt("198.51.100.0"): 2,
 		expiredAt("198.51.100.1"): 1,
 		expiredAt("198.51.100.2"): 1,
-		{ResultType: ResultCertificateExpired, FailureReasonCode: ReasonDetailLimit}: 7,
-		{ResultType: ResultValidationFailure, FailureReasonCode: ReasonDetailLimit}:  2,
+		{ResultType: ResultCertificateExpired, SendingMTAIP: netip.MustParseAddr("192.0.2.1"), FailureReasonCode: ReasonDetailLimit}: 7,
+		{ResultType: ResultValidationFailure, SendingMTAIP: netip.MustParseAddr("192.0.2.1"), FailureReasonCode: ReasonDetailLimit}:  2,
 	}
 	if fmt.Sprint(byKey) != fmt.Sprint(want) {
 		t.Errorf("details\n got %v\nwant %v", byKey, want)
@@ -494,7 +497,7 @@ func TestCollectorStoreBound(t *testing.T) {
 	// The two largest are kept, the other three folded; largest first.
 	got := reps[0].Policies[0].FailureDetails
 	want := []FailureDetail{
-		{ResultType: ResultCertificateExpired, FailureReasonCode: ReasonDetailLimit, FailedSessionCount: 8 + 7 + 6},
+		{ResultType: ResultCertificateExpired, SendingMTAIP: netip.MustParseAddr("192.0.2.1"), FailureReasonCode: ReasonDetailLimit, FailedSessionCount: 8 + 7 + 6},
 		details[0], details[1],
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -1,4 +1,113 @@
-// Package tlsrpt implements SMTP TLS Reporting (RFC 8460): the TXT record a
-// domain publishes at _smtp._tls.<domain>, the JSON report format, and the
-// helpers a sending MTA needs to record failures and deliver reports.
+// Package tlsrpt implements SMTP TLS Reporting (RFC 8460): the policy a
+// domain publishes in DNS, the JSON report format, and what a sending MTA
+// needs to record TLS failures and deliver reports.
+//
+// # Records
+//
+// A domain asks for reports with a TXT record at _smtp._tls.<domain>
+// (§3), such as
+//
+//	v=TLSRPTv1; rua=mailto:tlsrpt@example.com,https://reports.example.com/v1
+//
+// LookupRecord queries it through any Resolver (*net.Resolver is one);
+// SelectRecord applies the rule for several TXT records (those not
+// beginning with "v=TLSRPTv1;" are discarded, exactly one must remain);
+// ParseRecord parses one by the ABNF of §3 and Record.String writes it back.
+// Record.Destinations returns the rua URIs a reporter can use (mailto: and
+// https:); other schemes are kept in Record.RUA but not usable.
+//
+// # Reports
+//
+// Report and the types it holds are the JSON report of §4.4, with the
+// member names of the schema. ParseReport and Decoder read a report, plain
+// (MediaTypeJSON) or gzip-compressed (MediaTypeGzip, recognised by its magic
+// bytes); Report.MarshalJSON writes it (so encoding/json gives the RFC form)
+// and EncodeGzip writes the gzip body a report is sent as. Report.Validate
+// checks a report against §4 and lists every problem with its JSON path.
+// ParseFileName and FileName handle report file names (§5.1).
+//
+// Classify maps the error of a failed TLS session (crypto/tls and
+// crypto/x509 errors, ErrSTARTTLSNotSupported, network errors) to a result
+// type and failure reason code, so that an MTA records a failure with one
+// call.
+//
+// # Limits
+//
+// Reports come from the Internet, so a Decoder bounds what it reads: at
+// most MaxCompressedSize bytes of input (DefaultMaxCompressedSize, 10 MiB)
+// and MaxReportSize bytes of JSON after decompression
+// (DefaultMaxReportSize, 50 MiB). It reads one byte past a limit to see
+// that it is exceeded, then stops with an error matching ErrTooLarge, so a
+// gzip bomb costs at most MaxReportSize bytes of memory. Arrays and
+// objects may nest 10000 deep, as in encoding/json. The strings of a
+// decoded report share the memory of the decoded JSON text.
+//
+// # Real-world reports
+//
+// Senders deviate from RFC 8460. Reading is lenient where a deviation
+// loses nothing, and the deviations stay visible: Validate lists them for
+// a report read by ParseReport or UnmarshalJSON (those marked "no finding"
+// excepted, as they break no rule of the RFC or lose nothing). Accepted:
+//
+//   - date-times without a time zone (Microsoft) are read as UTC;
+//     date-times with an offset other than zero are converted to UTC;
+//   - mx-host as a single string rather than an array (RFC 8460
+//     Appendix B; erratum 6241 made it an array) is read as an array of
+//     one, and so is policy-string as one string (Microsoft packs TLSA
+//     records into one);
+//   - an empty string (Google) or a non-address in sending-mta-ip or
+//     receiving-ip leaves the address unset;
+//   - null (contact-info in Stalwart reports) counts as absent, and an
+//     empty array as no array;
+//   - missing members: counts (Stalwart), policy-domain for
+//     no-policy-found (Postfix, Stalwart), mx-host and policy-string
+//     (Google, Microsoft), sending-mta-ip (Microsoft, Mail.ru);
+//     receiving-ip and failure-details (no finding);
+//   - failure-details whose failed-session-counts add up to more than
+//     total-failure-session-count (Mail.ru);
+//   - policy types and result types that are not registered (kept as
+//     written, for example "STS");
+//   - members the schema does not define, which are ignored (no finding);
+//   - invalid UTF-8 in strings, which becomes U+FFFD as in encoding/json;
+//     of duplicated members the last counts (no finding).
+//
+// The end of the date range is accepted both as the last second of the day
+// (23:59:59Z, as Google and the RFC's example write it) and as the next
+// day's 00:00:00Z (Mail.ru), which is the 24:00 of §4.1; neither is a
+// finding.
+//
+// Rejected with a *SyntaxError (with line, column and JSON path): JSON
+// syntax errors (the RFC's Appendix B as printed has a line break inside a
+// string), data after the report, values of the wrong type (policies not
+// an array, counts as strings, fractional or out of int64), and
+// date-times that are not RFC 3339 in other ways (seconds 60, offset hours
+// past 23, a space for "T").
+//
+// Writers are strict: MarshalJSON and EncodeGzip always write mx-host and
+// policy-string as arrays, date-times in UTC with "Z", IPv6 addresses in
+// RFC 5952 form without zones, the members in the order of §4.4, and
+// valid UTF-8. They do not validate, so that reports received with
+// deviations can be stored; senders call Validate before sending.
+//
+// # Decisions
+//
+//   - A TXT record counts as a TLS-RPT record when it begins with
+//     "v=TLSRPTv1" and optional white space then ";" (the ABNF's
+//     field-delim allows the white space); "v=TLSRPTv1" alone does not.
+//   - ParseRecord follows the ABNF strictly: white space after the last
+//     field without a ";" is an error, and one invalid URI (a raw "!", say,
+//     from a DMARC-style size limit) makes the whole record invalid, as
+//     the record then does not match tlsrpt-record.
+//   - The addresses of mailto: URIs must have domains in A-labels.
+//   - Validate checks the MUSTs and the schema of §4. It does not check
+//     SHOULDs: that the range is one whole UTC day (§4.1) or that
+//     certificate-not-trusted and validation-failure carry a
+//     failure-reason-code. It does require sending-mta-ip, which the
+//     schema lists without marking it optional, but not receiving-ip,
+//     which the RFC's own example leaves out.
+//   - Classify reports a certificate that is not yet valid as
+//     validation-failure, since certificate-expired says the certificate
+//     has expired; its reason codes for certificates are the OpenSSL
+//     X509_V_ERR names reports commonly carry.
+//   - EncodeGzip compresses at gzip.BestSpeed (see there).
 package tlsrpt

@@ -112,12 +112,10 @@ func ParseRecord(txt string) (*Record, error) {
 	if !strings.HasPrefix(txt, recordVersion) {
 		return nil, &RecordError{Record: txt, Column: 1, Msg: "does not start with " + recordVersion}
 	}
-	var (
-		rec     Record
-		scratch [4]url.URL
-		rua     = scratch[:0]
-		i       = len(recordVersion)
-	)
+	// A record with up to two URIs takes one allocation.
+	a := new(recordAlloc)
+	rua := a.ptrs[:0]
+	i := len(recordVersion)
 	for {
 		j := skipWSP(txt, i)
 		if j == len(txt) {
@@ -135,9 +133,9 @@ func ParseRecord(txt string) (*Record, error) {
 		}
 		var err error
 		if strings.HasPrefix(txt[i:], "rua=") {
-			i, rua, err = parseRUA(txt, i+len("rua="), rua)
+			i, rua, err = parseRUA(txt, i+len("rua="), rua, a)
 		} else {
-			i, err = parseExtension(txt, i, &rec)
+			i, err = parseExtension(txt, i, &a.rec)
 		}
 		if err != nil {
 			return nil, err
@@ -146,13 +144,15 @@ func ParseRecord(txt string) (*Record, error) {
 	if len(rua) == 0 {
 		return nil, recordErr(txt, len(txt), "no rua field")
 	}
-	// One allocation for the URLs, one for the pointers.
-	urls := append([]url.URL(nil), rua...)
-	rec.RUA = make([]*url.URL, len(urls))
-	for k := range urls {
-		rec.RUA[k] = &urls[k]
-	}
-	return &rec, nil
+	a.rec.RUA = rua
+	return &a.rec, nil
+}
+
+// recordAlloc holds a Record and its first URLs in one allocation.
+type recordAlloc struct {
+	rec  Record
+	ptrs [2]*url.URL
+	urls [2]url.URL
 }
 
 func recordErr(txt string, at int, msg string) error {
@@ -168,23 +168,22 @@ func skipWSP(s string, i int) int {
 
 // parseRUA parses the URIs of a rua field starting at txt[i] and returns
 // the position after the last URI.
-func parseRUA(txt string, i int, rua []url.URL) (int, []url.URL, error) {
+func parseRUA(txt string, i int, rua []*url.URL, a *recordAlloc) (int, []*url.URL, error) {
 	for {
-		k := i
-		for k < len(txt) && txt[k] != ',' && txt[k] != ';' && txt[k] != ' ' && txt[k] != '\t' {
-			k++
+		var u *url.URL
+		if n := len(rua); n < len(a.urls) {
+			u = &a.urls[n]
+		} else {
+			u = new(url.URL)
 		}
-		if k == i {
-			return 0, nil, recordErr(txt, i, "empty URI in rua")
-		}
-		u, at, msg := parseReportURI(txt[i:k])
+		end, at, msg := parseReportURI(txt, i, u)
 		if msg != "" {
-			return 0, nil, recordErr(txt, i+at, fmt.Sprintf("rua URI %q: %s", txt[i:k], msg))
+			return 0, nil, recordErr(txt, at, msg)
 		}
 		rua = append(rua, u)
-		j := skipWSP(txt, k)
+		j := skipWSP(txt, end)
 		if j == len(txt) || txt[j] != ',' {
-			return k, rua, nil
+			return end, rua, nil
 		}
 		i = skipWSP(txt, j+1)
 	}

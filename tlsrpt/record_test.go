@@ -253,10 +253,20 @@ func FuzzParseRecord(f *testing.F) {
 		"v=TLSRPTv1; rua=mailto:%22a%20b%22@example.com?subject=x",
 		"v=TLSRPTv1; rua=mailto:a@example.com!10m",
 		"v=TLSRPTv1;", "v=TLSRPTv1 ; rua=urn:x:y ; RUA=z",
+		"mailto:a@b.example", "https://h.example:1/p/q", "https://u@h/p", "mailto:/x",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, txt string) {
+		// A rua URI alone: the URL built without url.Parse is the one
+		// url.Parse returns.
+		var u url.URL
+		if end, _, msg := parseReportURI(txt, 0, &u); msg == "" {
+			want, err := url.Parse(txt[:end])
+			if err != nil || !reflect.DeepEqual(&u, want) {
+				t.Fatalf("parseReportURI(%q) = %#v, url.Parse gives %#v (%v)", txt[:end], u, want, err)
+			}
+		}
 		rec, err := ParseRecord(txt)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidRecord) {

@@ -1,6 +1,7 @@
 package tlsrpt
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -83,94 +84,147 @@ func isURI(s string) bool {
 	return err == nil
 }
 
-// parseReportURI parses a rua URI. Common forms (mailto:addr,
+// parseReportURI parses the rua URI that starts at txt[i] and ends before
+// the next ",", ";", white space or the end, into *u. It checks the URI
+// syntax as checkURI does, in the same pass noting what url.Parse would
+// have to handle, so that the common forms (mailto:addr,
 // https://host/path) are built directly into the url.URL that url.Parse
 // would return; the rest go through url.Parse. mailto: URIs must carry
-// valid addresses and https: URIs a valid host.
-func parseReportURI(s string) (u url.URL, at int, msg string) {
-	schemeLen, at, msg := checkURI(s, true)
-	if msg != "" {
-		return url.URL{}, at, msg
+// valid addresses and https: URIs a valid host. It returns the end of the
+// URI, or the position in txt and description of an error.
+func parseReportURI(txt string, i int, u *url.URL) (end, errAt int, msg string) {
+	start := i
+	if i == len(txt) || isDelim(txt[i]) {
+		return 0, i, "empty URI in rua"
 	}
-	rest := s[schemeLen+1:]
-	switch s[:schemeLen] {
-	case "mailto":
-		if simpleMailto(rest) {
-			if !isAddrList(rest) {
-				return url.URL{}, schemeLen + 1, "not a valid email address"
-			}
-			return url.URL{Scheme: "mailto", Opaque: rest}, 0, ""
+	if !isAlpha(txt[i]) {
+		return 0, i, uriErr(txt, start, "does not start with a scheme")
+	}
+	for i++; i < len(txt) && (isAlnum(txt[i]) || txt[i] == '+' || txt[i] == '-' || txt[i] == '.'); i++ {
+	}
+	if i == len(txt) || txt[i] != ':' {
+		return 0, start, uriErr(txt, start, "no scheme (a URI starts with a scheme and \":\")")
+	}
+	scheme := txt[start:i]
+	i++
+	restStart := i
+	hostStart, hostEnd := -1, -1
+	if strings.HasPrefix(txt[i:], "//") {
+		i += 2
+		hostStart = i
+	}
+	var (
+		special  bool // "%", "?", "#", "@", "[" or "]": leave it to url.Parse
+		oddPath  bool // a path character url.URL would escape
+		fragment bool
+	)
+	for ; i < len(txt); i++ {
+		c := txt[i]
+		if isDelim(c) {
+			break
 		}
-	case "https":
-		if host, path, ok := simpleHTTPS(rest); ok {
-			if !isHostPort(host) {
-				return url.URL{}, schemeLen + 3, "not a valid host"
+		cls := charClass[c]
+		inHost := hostStart >= 0 && hostEnd < 0
+		if cls&classURI != 0 && c != '!' && c != '?' && (c != '@' || !inHost) {
+			if inHost {
+				if c == '/' {
+					hostEnd = i
+				}
+			} else if cls&classPath == 0 {
+				oddPath = true
 			}
-			return url.URL{Scheme: "https", Host: host, Path: path}, 0, ""
+			continue
+		}
+		special = true
+		switch {
+		case c == '?' || c == '@':
+			if inHost && c == '?' {
+				hostEnd = i
+			}
+		case c == '#':
+			if fragment {
+				return 0, i, uriErr(txt, start, "a second \"#\"")
+			}
+			fragment = true
+			if inHost {
+				hostEnd = i
+			}
+		case c == '%':
+			if i+2 >= len(txt) || !isHex(txt[i+1]) || !isHex(txt[i+2]) {
+				return 0, i, uriErr(txt, start, "\"%\" not followed by two hexadecimal digits")
+			}
+			i += 2
+		case c == '!':
+			return 0, i, uriErr(txt, start, "\"!\" must be percent-encoded (RFC 8460 §3)")
+		case c == '[' || c == ']':
+			if !inHost {
+				return 0, i, uriErr(txt, start, fmt.Sprintf("%q outside the host", c))
+			}
+		case c >= utf8.RuneSelf:
+			r, _ := utf8.DecodeRuneInString(txt[i:])
+			return 0, i, uriErr(txt, start, fmt.Sprintf("invalid character %q (URIs are US-ASCII)", r))
+		default:
+			return 0, i, uriErr(txt, start, fmt.Sprintf("invalid character %q", c))
 		}
 	}
-	p, err := url.Parse(s)
+	end = i
+	if hostStart >= 0 && hostEnd < 0 {
+		hostEnd = end
+	}
+	rest := txt[restStart:end]
+	switch {
+	case scheme == "mailto" && !special && rest != "" && rest[0] != '/':
+		if !isAddrSpec(rest) {
+			return 0, restStart, uriErr(txt, start, "not a valid email address")
+		}
+		*u = url.URL{Scheme: "mailto", Opaque: rest}
+		return end, 0, ""
+	case scheme == "https" && !special && !oddPath && hostStart >= 0:
+		host := txt[hostStart:hostEnd]
+		if !isHostPort(host) {
+			return 0, hostStart, uriErr(txt, start, "not a valid host")
+		}
+		*u = url.URL{Scheme: "https", Host: host, Path: txt[hostEnd:end]}
+		return end, 0, ""
+	}
+	p, err := url.Parse(txt[start:end])
 	if err != nil {
-		return url.URL{}, 0, strings.TrimPrefix(err.Error(), "parse "+fmt.Sprintf("%q", s)+": ")
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, start, uriErr(txt, start, err.Error())
 	}
 	switch p.Scheme {
 	case "mailto":
 		to, err := url.PathUnescape(p.Opaque)
 		if p.Opaque == "" || err != nil || !isAddrList(to) {
-			return url.URL{}, schemeLen + 1, "not a valid email address"
+			return 0, restStart, uriErr(txt, start, "not a valid email address")
 		}
 	case "https":
 		if p.Opaque != "" || !isHostPort(p.Host) {
-			if strings.HasPrefix(rest, "//") {
-				return url.URL{}, schemeLen + 3, "not a valid host"
+			if hostStart >= 0 {
+				return 0, hostStart, uriErr(txt, start, "not a valid host")
 			}
-			return url.URL{}, schemeLen + 1, "not a valid host"
+			return 0, restStart, uriErr(txt, start, "not a valid host")
 		}
 	}
-	return *p, 0, ""
+	*u = *p
+	return end, 0, ""
 }
 
-// simpleMailto reports whether url.Parse would make rest, the part of a
-// mailto: URI after the scheme, an Opaque without query or fragment: it
-// does not start with "/" and has no "?", "#" or escapes.
-func simpleMailto(rest string) bool {
-	if rest == "" || rest[0] == '/' {
-		return false
+// uriErr describes a problem with the URI starting at txt[start].
+func uriErr(txt string, start int, msg string) string {
+	end := start
+	for end < len(txt) && !isDelim(txt[end]) {
+		end++
 	}
-	for i := 0; i < len(rest); i++ {
-		if c := rest[i]; c == '?' || c == '#' || c == '%' {
-			return false
-		}
-	}
-	return true
+	return fmt.Sprintf("rua URI %q: %s", txt[start:end], msg)
 }
 
-// simpleHTTPS splits "//host/path" when url.Parse would give exactly Host
-// and Path: no user information, IP literal, escapes, query or fragment,
-// and a path of characters url.URL does not escape.
-func simpleHTTPS(rest string) (host, path string, ok bool) {
-	if !strings.HasPrefix(rest, "//") {
-		return "", "", false
-	}
-	rest = rest[2:]
-	slash := strings.IndexByte(rest, '/')
-	if slash < 0 {
-		host, path = rest, ""
-	} else {
-		host, path = rest[:slash], rest[slash:]
-	}
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; charClass[c]&classLDH == 0 && c != '.' && c != ':' {
-			return "", "", false
-		}
-	}
-	for i := 0; i < len(path); i++ {
-		if charClass[path[i]]&classPath == 0 {
-			return "", "", false
-		}
-	}
-	return host, path, host != ""
-}
+// isDelim reports whether c ends a URI in a rua field: ",", ";" or white
+// space (RFC 8460 §3; "," and ";" in a URI must be percent-encoded).
+func isDelim(c byte) bool { return c == ',' || c == ';' || c == ' ' || c == '\t' }
 
 // isHostPort reports whether hp is a host name (LDH labels), an IPv4
 // address or a bracketed IPv6 address, with an optional numeric port.

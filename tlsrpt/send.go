@@ -1,0 +1,300 @@
+package tlsrpt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Defaults of a Sender whose fields are zero.
+const (
+	// DefaultAttempts is the number of tries per destination: with
+	// DefaultBackoff the last comes about 16 hours after the first, within
+	// the 24 hours of RFC 8460 §5.5.
+	DefaultAttempts = 12
+	// DefaultBackoff is the wait after the first failed try; each further
+	// wait doubles, up to maxBackoff (4 hours).
+	DefaultBackoff = time.Minute
+	// DefaultHTTPTimeout bounds one POST of the default HTTP client.
+	DefaultHTTPTimeout = 2 * time.Minute
+)
+
+// maxBackoff caps a single wait between tries.
+const maxBackoff = 4 * time.Hour
+
+// maxDestinations caps the rua URIs a report is delivered to, so that a
+// record cannot make a sender mail or post one report many times.
+const maxDestinations = 10
+
+// ErrNoDestination is returned by Sender.Send for a record without a
+// usable rua URI: none with the mailto: or https: scheme (RFC 8460 §3).
+var ErrNoDestination = errors.New("tlsrpt: no mailto: or https: rua destination")
+
+// A Sender delivers reports to the destinations of a domain's TLS-RPT
+// record (RFC 8460 §5): by HTTPS POST (§5.4) and by email (§5.3), trying
+// again with exponential backoff (§5.5). The zero value posts with a
+// default client and cannot mail; set Mail to deliver to mailto:
+// destinations. A Sender is safe for concurrent use; do not change its
+// fields after first use.
+type Sender struct {
+	// From is the address report emails come from (RFC 5322 From and the
+	// SMTP envelope sender), for example "tlsrpt@sender.example". Its
+	// domain should be the one whose DKIM key signs the message (§5.3).
+	From string
+	// Submitter is the domain of the submitting organization, written in
+	// the TLS-Report-Submitter header, the Subject and the report's file
+	// name (§5.1, §5.3). Empty means the domain of the report's
+	// contact-info, or else of From.
+	Submitter string
+	// HTTPClient posts reports; nil means a client with a timeout of
+	// DefaultHTTPTimeout that follows redirects only to https: URLs.
+	// RFC 8460 §3 allows a sender to ignore certificate errors when
+	// posting; that is a choice of the client's TLS configuration.
+	HTTPClient *http.Client
+	// Mail hands a report email to an SMTP client: Message.SendSMTP to a
+	// relay, or the MTA's own queue. It must deliver despite MTA-STS or
+	// DANE failures (§5.3.1; the message carries "TLS-Required: No"), and
+	// should have the message DKIM-signed by the domain of From. Nil means
+	// mailto: destinations fail.
+	Mail func(ctx context.Context, m *Message) error
+	// Attempts is the number of tries per destination; zero means
+	// DefaultAttempts.
+	Attempts int
+	// Backoff is the wait after the first failed try, doubling after each
+	// further one; zero means DefaultBackoff.
+	Backoff time.Duration
+	// Now is the clock for the Date header; nil means time.Now.
+	Now func() time.Time
+	// Logger receives a line per failed try and per skipped destination;
+	// nil means slog.Default().
+	Logger *slog.Logger
+
+	clientOnce sync.Once
+	client     *http.Client
+}
+
+// HTTPError is the error of a POST answered with a status other than 2xx
+// (RFC 8460 §5.4: only a successful response delivers the report).
+type HTTPError struct {
+	URL        string
+	StatusCode int
+	Status     string // for example "503 Service Unavailable"
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("tlsrpt: POST %s: %s", e.URL, e.Status)
+}
+
+// Temporary reports whether trying again later may succeed: for 408, 425,
+// 429 and 5xx statuses. Other 4xx statuses are final.
+func (e *HTTPError) Temporary() bool {
+	switch {
+	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooEarly,
+		e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
+		return true
+	}
+	return false
+}
+
+func (s *Sender) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Sender) httpClient() *http.Client {
+	if s.HTTPClient != nil {
+		return s.HTTPClient
+	}
+	s.clientOnce.Do(func() {
+		s.client = &http.Client{
+			Timeout: DefaultHTTPTimeout,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if req.URL.Scheme != "https" {
+					return fmt.Errorf("tlsrpt: redirect to %s: not https", req.URL.Redacted())
+				}
+				if len(via) >= 5 {
+					return errors.New("tlsrpt: too many redirects")
+				}
+				return nil
+			},
+		}
+	})
+	return s.client
+}
+
+// Send delivers r to every mailto: and https: destination of rec (RFC 8460
+// §3), at most 10, concurrently. Each destination is tried up to Attempts
+// times with exponential backoff (§5.5), except after a final failure (a
+// 4xx status other than 408, 425 and 429, an SMTP 5xx reply, an invalid
+// address). Destinations of other schemes are logged and skipped.
+//
+// Send returns when every destination has accepted the report or given
+// up, or ctx is done: nil if all accepted, else the errors of the others
+// joined, each naming its destination. It returns ErrNoDestination if rec
+// has no usable destination, and r's validation error if r is not valid
+// (see Validate): reports are written strictly.
+func (s *Sender) Send(ctx context.Context, r *Report, rec *Record) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	var dests []*url.URL
+	if rec != nil {
+		for _, u := range rec.RUA {
+			if u.Scheme != "mailto" && u.Scheme != "https" {
+				s.logger().Warn("tlsrpt: skipping a rua destination of a scheme RFC 8460 does not define",
+					"report-id", r.ReportID, "rua", u.Redacted())
+				continue
+			}
+			if len(dests) == maxDestinations {
+				s.logger().Warn("tlsrpt: skipping rua destinations past the limit",
+					"report-id", r.ReportID, "rua", u.Redacted(), "limit", maxDestinations)
+				continue
+			}
+			dests = append(dests, u)
+		}
+	}
+	if len(dests) == 0 {
+		return ErrNoDestination
+	}
+	var body bytes.Buffer
+	if err := EncodeGzip(&body, r); err != nil {
+		return err
+	}
+	errs := make([]error, len(dests))
+	var wg sync.WaitGroup
+	for i, u := range dests {
+		wg.Go(func() {
+			errs[i] = s.retry(ctx, r, u, func() error {
+				if u.Scheme == "https" {
+					return s.post(ctx, u, body.Bytes())
+				}
+				return s.mail(ctx, r, u, body.Bytes())
+			})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// retry calls try until it succeeds, fails for good, has been tried
+// Attempts times, or ctx is done.
+func (s *Sender) retry(ctx context.Context, r *Report, u *url.URL, try func() error) error {
+	attempts, wait := s.Attempts, s.Backoff
+	if attempts <= 0 {
+		attempts = DefaultAttempts
+	}
+	if wait <= 0 {
+		wait = DefaultBackoff
+	}
+	for n := 1; ; n++ {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		err = fmt.Errorf("tlsrpt: delivering report %s to %s: %w", r.ReportID, u.Redacted(), err)
+		if ctx.Err() != nil || n >= attempts || final(err) {
+			return err
+		}
+		s.logger().Warn("tlsrpt: report delivery failed; trying again", "err", err, "attempt", n, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, maxBackoff)
+	}
+}
+
+// final reports whether err says trying again cannot help.
+func final(err error) bool {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return !he.Temporary()
+	}
+	var pe *textproto.Error
+	if errors.As(err, &pe) {
+		return pe.Code >= 500
+	}
+	var fe *finalError
+	return errors.As(err, &fe)
+}
+
+// finalError marks an error that no retry can cure, such as an invalid
+// destination address.
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
+
+// Post makes one attempt to deliver r to the https: URL u by HTTP POST
+// with Content-Type application/tlsrpt+gzip and a gzip-compressed body
+// (RFC 8460 §5.2, §5.4). Any 2xx status is success; other statuses are an
+// *HTTPError. Post does not retry; Send does.
+func (s *Sender) Post(ctx context.Context, u *url.URL, r *Report) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	var body bytes.Buffer
+	if err := EncodeGzip(&body, r); err != nil {
+		return err
+	}
+	return s.post(ctx, u, body.Bytes())
+}
+
+func (s *Sender) post(ctx context.Context, u *url.URL, body []byte) error {
+	if u.Scheme != "https" {
+		return &finalError{fmt.Errorf("tlsrpt: %s is not an https: URL", u.Redacted())}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return &finalError{err}
+	}
+	req.Header.Set("Content-Type", MediaTypeGzip)
+	resp, err := s.httpClient().Do(req)
+	if err != nil {
+		return err
+	}
+	// Read a little of the body so that the connection can be reused.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &HTTPError{URL: u.Redacted(), StatusCode: resp.StatusCode, Status: resp.Status}
+	}
+	return nil
+}
+
+// mail builds the report email for the mailto: URI u and hands it to
+// s.Mail.
+func (s *Sender) mail(ctx context.Context, r *Report, u *url.URL, gz []byte) error {
+	if s.Mail == nil {
+		return &finalError{errors.New("tlsrpt: Sender.Mail is nil: cannot deliver to mailto: destinations")}
+	}
+	to, err := mailtoAddresses(u)
+	if err != nil {
+		return &finalError{err}
+	}
+	m, err := s.message(r, to, gz)
+	if err != nil {
+		return &finalError{err}
+	}
+	return s.Mail(ctx, m)
+}
