@@ -29,6 +29,39 @@
 // ErrMultipleRecords; in each case §3.1 says the domain has no available
 // policy, which does not remove a policy a sender has cached (§5.1).
 //
+// # Network operations
+//
+// LookupRecord reads the TXT record at _mta-sts.<domain> through any
+// Resolver (*net.Resolver satisfies it), querying the absolute A-label name
+// so that no search domain is appended. It tells "no available policy"
+// (ErrNoRecord, ErrMultipleRecords, ErrInvalidRecord) apart from a failed
+// lookup (ErrDNSTemporary: SERVFAIL, REFUSED, timeouts), after which a
+// sender keeps using a cached policy (§3.3).
+//
+// Fetch and FetchRaw get https://mta-sts.<domain>/.well-known/mta-sts.txt
+// as §3.3 requires. They require a certificate valid for mta-sts.<domain>
+// and check that the response came over a connection crypto/tls verified
+// for that name, so a client that skips verification cannot weaken this.
+// Redirects are not followed, only 200 is accepted, the media type must be
+// text/plain (parameters, charset included, are ignored, §3.2), the body is
+// capped at MaxPolicySize (64 KiB, after any content decoding), and
+// DefaultFetchTimeout (1 minute) applies when the context has no deadline.
+// Fetch keeps no HTTP cache and sends "Cache-Control: no-cache"; a client
+// whose transport caches must not be used. A *FetchError says which rule
+// failed; FetchWebPKI maps to the TLS-RPT result sts-webpki-invalid,
+// FetchPolicyInvalid to sts-policy-invalid, all others to
+// sts-policy-fetch-error. Pacing retries after a failure (§3.3) is the
+// caller's job (package policycache does it).
+//
+// MXTLSConfig and VerifyMXCertificate enforce §4.2 for STARTTLS: an
+// unexpired certificate, a chain to a trusted root, and a dNSName SAN
+// matching the MX host (RFC 6125; one whole left-most "*" label; the subject
+// CN is never used). Checks run in the order validity, chain, name. A
+// *CertificateError names the failed check and wraps the crypto/x509 error,
+// so TLS-RPT classifiers can use errors.As. In testing mode an MTA completes
+// the handshake without verification and calls VerifyMXCertificate on the
+// peer certificates to learn what to report.
+//
 // # Coverage of RFC 8461
 //
 //   - §3.1 TXT record: the ABNF, strictly: "v=STSv1" first and
@@ -92,4 +125,8 @@
 //     dot instead of converting them, so that a policy is never changed
 //     behind its author's back; NewPolicy and ParsePattern convert them.
 //     MarshalText validates first; String writes whatever the policy holds.
+//   - A certificate that is not yet valid is CertificateInvalid (RFC 8460
+//     has no result type for it, so it counts as validation-failure); an
+//     IP-address MX host never matches a certificate; revocation, optional
+//     in §4.2, is not checked.
 package mtasts

@@ -582,3 +582,31 @@ type plainResolver struct{ r mtasts.Resolver }
 func (p plainResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	return p.r.LookupTXT(ctx, name)
 }
+
+// With the real clock (Config.Now nil) hits use the cache's coarse clock.
+func TestRealClock(t *testing.T) {
+	w := newWorld(t)
+	w.Publish("example.com", "1", enforcePolicy)
+	cfg := w.Config()
+	cfg.Now = nil
+	c := w.Cache(t, cfg)
+	check(t, "first", lookup(t, c, "example.com"), summary{Mode: mtasts.ModeEnforce, ID: "1", Fresh: true, Type: tlsrpt.PolicySTS})
+	for range 100 {
+		check(t, "hit", lookup(t, c, "example.com"), summary{Mode: mtasts.ModeEnforce, ID: "1", FromCache: true, Fresh: true, Type: tlsrpt.PolicySTS})
+	}
+	if q := w.DNS.Queries("_mta-sts.example.com"); q != 1 {
+		t.Errorf("%d queries, want 1", q)
+	}
+}
+
+// A TXT answer too large for UDP is fetched over TCP.
+func TestCacheTruncatedTXT(t *testing.T) {
+	w := newWorld(t)
+	w.Host.Serve("example.com", enforcePolicy)
+	w.DNS.Set("_mta-sts.example.com", zoneAnswer{TXT: [][]string{{"v=STSv1; id=1;"}}, TTL: 300, Truncate: true})
+	c := w.Cache(t, w.Config())
+	check(t, "lookup", lookup(t, c, "example.com"), summary{Mode: mtasts.ModeEnforce, ID: "1", Fresh: true, Type: tlsrpt.PolicySTS})
+	if n := w.DNS.TCPQueries(); n != 1 {
+		t.Errorf("%d TCP queries, want 1", n)
+	}
+}

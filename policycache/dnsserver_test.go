@@ -4,7 +4,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/miekg/dns"
 )
@@ -44,7 +43,7 @@ type dnsServer struct {
 	changed chan struct{} // closed and replaced at every query
 }
 
-func newDNSServer(t testing.TB) *dnsServer {
+func newDNSServer(t tb) *dnsServer {
 	t.Helper()
 	s := &dnsServer{zone: map[string]zoneAnswer{}, queries: map[string]int{}, changed: make(chan struct{})}
 	var pc net.PacketConn

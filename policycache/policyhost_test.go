@@ -17,7 +17,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -54,7 +53,7 @@ type policyHost struct {
 	gate chan struct{}
 }
 
-func newPolicyHost(t testing.TB) *policyHost {
+func newPolicyHost(t tb) *policyHost {
 	t.Helper()
 	h := &policyHost{sites: map[string]site{}, requests: map[string]int{}, hellos: map[string]int{}, certs: map[string]*tls.Certificate{}, changed: make(chan struct{})}
 	h.caKey = newKey(t)
@@ -83,7 +82,7 @@ func newPolicyHost(t testing.TB) *policyHost {
 	return h
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+func newKey(t tb) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -2,14 +2,49 @@ package policycache_test
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/smtpsec/smtpsec/policycache"
 )
+
+// tb is the part of testing.TB the loopback servers need, so that
+// examples can start them too (see internet).
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// internet is a tb for examples: a loopback world whose servers stop on
+// Stop.
+type internet struct {
+	*world
+	cleanups []func()
+}
+
+// startInternet starts a DNS server and a policy host on 127.0.0.1 where
+// example.com publishes an enforce policy (id 20260501, TXT TTL 300 s)
+// allowing mx1.example.com and *.mail.example.net.
+func startInternet() *internet {
+	i := new(internet)
+	i.world = newWorld(i)
+	i.Publish("example.com", "20260501", enforcePolicy)
+	return i
+}
+
+func (i *internet) Helper()           {}
+func (i *internet) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
+func (i *internet) Cleanup(f func())  { i.cleanups = append(i.cleanups, f) }
+func (i *internet) Stop() {
+	for j := len(i.cleanups) - 1; j >= 0; j-- {
+		i.cleanups[j]()
+	}
+}
 
 // clock is a manual clock for Config.Now.
 type clock struct {
@@ -78,7 +113,7 @@ type world struct {
 	DNSTimeout time.Duration
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t tb) *world {
 	return &world{DNS: newDNSServer(t), Host: newPolicyHost(t), Clock: newClock(), Logs: new(logs), DNSTimeout: 2 * time.Second}
 }
 
@@ -95,7 +130,7 @@ func (w *world) Config() policycache.Config {
 }
 
 // Cache returns a new Cache on cfg, closed when the test ends.
-func (w *world) Cache(t testing.TB, cfg policycache.Config) *policycache.Cache {
+func (w *world) Cache(t tb, cfg policycache.Config) *policycache.Cache {
 	t.Helper()
 	c, err := policycache.New(cfg)
 	if err != nil {
@@ -118,3 +153,7 @@ const (
 	testingPolicy = "version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 86400\n"
 	nonePolicy    = "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n"
 )
+
+// discardLogger is a Logger for examples, whose output must not be mixed
+// with logs.
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -272,30 +272,44 @@ func TestLimitsDefaults(t *testing.T) {
 }
 
 func TestGzipBomb(t *testing.T) {
-	// 51 MiB of white space compresses to about 50 KiB.
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	zw.Write([]byte("{"))
-	chunk := bytes.Repeat([]byte(" "), 1<<20)
-	for range 51 {
-		zw.Write(chunk)
+	// A zero Decoder uses the documented defaults.
+	if in, out := (&Decoder{}).limits(); in != DefaultMaxCompressedSize || out != DefaultMaxReportSize {
+		t.Errorf("zero Decoder limits %d/%d", in, out)
 	}
-	zw.Write([]byte("}"))
-	zw.Close()
-	bomb := buf.Bytes()
-	if len(bomb) > 1<<20 {
+	// 5 MiB of white space in 7 gzip members (a valid gzip stream) takes
+	// about 6 KiB. Decompressing stops at the limit.
+	spaces := gzipBytes(t, bytes.Repeat([]byte(" "), 1<<20))
+	bomb := gzipBytes(t, []byte("{"))
+	for range 5 {
+		bomb = append(bomb, spaces...)
+	}
+	bomb = append(bomb, gzipBytes(t, []byte("}"))...)
+	if len(bomb) > 20<<10 {
 		t.Fatalf("bomb is %d bytes", len(bomb))
 	}
-	_, err := ParseReport(bytes.NewReader(bomb))
-	checkTooLarge(t, "default limit", err, "gzip stream expands past 52428800 bytes (MaxReportSize)")
-
-	// With a smaller limit the same bomb stops earlier.
 	d := Decoder{MaxReportSize: 1 << 20}
-	_, err = d.Decode(bytes.NewReader(bomb))
+	_, err := d.Decode(bytes.NewReader(bomb))
 	checkTooLarge(t, "1 MiB limit", err, "gzip stream expands past 1048576 bytes (MaxReportSize)")
+	d = Decoder{MaxReportSize: 4 << 20}
+	_, err = d.Decode(bytes.NewReader(bomb))
+	checkTooLarge(t, "4 MiB limit", err, "gzip stream expands past 4194304 bytes (MaxReportSize)")
+	// A single deflate stream that expands a thousandfold.
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw.Write([]byte(`{"x":"`))
+	zw.Write(bytes.Repeat([]byte("a"), 3<<20))
+	zw.Write([]byte(`"}`))
+	zw.Close()
+	_, err = d.Decode(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Errorf("3 MiB report under a 4 MiB limit: %v", err)
+	}
+	d.MaxReportSize = 2 << 20
+	_, err = d.Decode(bytes.NewReader(buf.Bytes()))
+	checkTooLarge(t, "single-stream bomb", err, "gzip stream expands past 2097152 bytes")
 
 	// Exactly at the limit is fine.
-	small := reportJSON("", "", "", "")
+	small := sampleReportJSON("", "", "", "")
 	d = Decoder{MaxReportSize: int64(len(small))}
 	if _, err := d.Decode(bytes.NewReader(gzipBytes(t, []byte(small)))); err != nil {
 		t.Errorf("report of exactly MaxReportSize: %v", err)
@@ -306,7 +320,7 @@ func TestGzipBomb(t *testing.T) {
 }
 
 func TestOversizeInput(t *testing.T) {
-	report := []byte(reportJSON("", "", "", ""))
+	report := []byte(sampleReportJSON("", "", "", ""))
 	n := int64(len(report))
 	tests := []struct {
 		name  string
@@ -341,7 +355,7 @@ func TestOversizeInput(t *testing.T) {
 }
 
 func TestBrokenGzip(t *testing.T) {
-	report := []byte(reportJSON("", "", "", ""))
+	report := []byte(sampleReportJSON("", "", "", ""))
 	gz := gzipBytes(t, report)
 	// Every truncation is an error, never a report.
 	for cut := 2; cut < len(gz); cut++ {
@@ -404,7 +418,7 @@ func (e *errReader) Read(p []byte) (int, error) {
 
 func TestReaderErrors(t *testing.T) {
 	boom := errors.New("connection lost")
-	report := []byte(reportJSON("", "", "", ""))
+	report := []byte(sampleReportJSON("", "", "", ""))
 	for _, data := range [][]byte{nil, report[:1], report[:100], gzipBytes(t, report)[:30]} {
 		_, err := ParseReport(&errReader{data: data, err: boom})
 		if !errors.Is(err, boom) || errors.Is(err, ErrInvalidReport) {
@@ -587,7 +601,7 @@ func FuzzParseReport(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	small := []byte(reportJSON("", "", "", ""))
+	small := []byte(sampleReportJSON("", "", "", ""))
 	f.Add(small)
 	f.Add(gzipBytes(f, small))
 	f.Add([]byte(`{"policies":[{"policy":{"mx-host":"a","policy-string":"b"},"failure-details":[{"sending-mta-ip":""}]}],"date-range":{"start-datetime":"2024-01-01T00:00:00"}}`))

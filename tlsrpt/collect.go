@@ -207,7 +207,7 @@ type PolicyCounter struct {
 type dayFailures struct {
 	total   int64
 	details map[FailureDetail]*int64 // by detailKey; zero after a Flush
-	folded  bool                    // the detail bound was reached
+	folded  bool                     // the detail bound was reached
 }
 
 // Policy returns the counter of policy p (RFC 8460 §4.4 policy: its type,

@@ -68,8 +68,10 @@
 //   - policy types and result types that are not registered (kept as
 //     written, for example "STS");
 //   - members the schema does not define, which are ignored (no finding);
-//   - invalid UTF-8 in strings, which becomes U+FFFD as in encoding/json;
-//     of duplicated members the last counts (no finding).
+//   - a member given twice in an object (I-JSON, RFC 7493, requires
+//     unique names): the last counts, as in encoding/json;
+//   - invalid UTF-8 in strings, which becomes U+FFFD as in encoding/json
+//     (no finding).
 //
 // The end of the date range is accepted both as the last second of the day
 // (23:59:59Z, as Google and the RFC's example write it) and as the next

@@ -4,43 +4,14 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 )
 
-// This file holds the report decoder: a one-pass scanner over the JSON text
-// specialised for the RFC 8460 §4.4 schema. Strings without escapes are
+// This file holds the report decoder: one pass over the JSON text with the
+// scanner of jsonscan.go, specialised for the RFC 8460 §4.4 schema. Strings without escapes are
 // substrings of the text (no copy); unknown members are checked for syntax
 // and skipped; the tolerated deviations of real senders are recorded as
 // notes, which Validate reports.
-
-// A SyntaxError reports JSON that is malformed or that does not fit the
-// RFC 8460 §4.4 report schema (a value of the wrong type, such as an object
-// for "policies" or a string for a count). It matches ErrInvalidReport.
-type SyntaxError struct {
-	Msg    string // what is wrong
-	Path   string // JSON path of the member, such as "policies[0].summary"; empty for pure JSON syntax errors
-	Offset int64  // byte offset in the JSON text where the error was found
-	Line   int    // 1-based line of Offset
-	Column int    // 1-based column of Offset, in bytes
-}
-
-func (e *SyntaxError) Error() string {
-	where := fmt.Sprintf("line %d, column %d", e.Line, e.Column)
-	if e.Path != "" {
-		return "tlsrpt: invalid report: " + where + ": " + e.Path + ": " + e.Msg
-	}
-	return "tlsrpt: invalid report: " + where + ": " + e.Msg
-}
-
-// Is makes a SyntaxError match ErrInvalidReport.
-func (e *SyntaxError) Is(target error) bool { return target == ErrInvalidReport }
-
-// maxDepth bounds the nesting of arrays and objects, as encoding/json does.
-const maxDepth = 10000
 
 // Contexts of the decoder, used to build JSON paths for notes and errors.
 const (
@@ -108,68 +79,10 @@ func (d *decoder) note(name, msg string) {
 	d.notes = append(d.notes, Problem{Path: d.path(name), Message: msg})
 }
 
-func (d *decoder) errAt(off int, path, msg string) error {
-	line := 1 + strings.Count(d.s[:off], "\n")
-	col := off + 1
-	if nl := strings.LastIndexByte(d.s[:off], '\n'); nl >= 0 {
-		col = off - nl
-	}
-	return &SyntaxError{Msg: msg, Path: path, Offset: int64(off), Line: line, Column: col}
-}
-
-func (d *decoder) syntaxErr(msg string) error { return d.errAt(d.i, "", msg) }
-
 // typeErr reports a value of the wrong type for member name at the current
 // position.
 func (d *decoder) typeErr(name, want string) error {
 	return d.errAt(d.i, d.path(name), fmt.Sprintf("expected %s, found %s", want, d.kind()))
-}
-
-// kind names the JSON value at the current position.
-func (d *decoder) kind() string {
-	if d.i >= len(d.s) {
-		return "end of input"
-	}
-	switch c := d.s[d.i]; {
-	case c == '"':
-		return "a string"
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	case c == '-' || c >= '0' && c <= '9':
-		return "a number"
-	default:
-		return "invalid character " + quoteChar(c)
-	}
-}
-
-func quoteChar(c byte) string {
-	if c == '\'' {
-		return `'\''`
-	}
-	if c == '"' {
-		return `'"'`
-	}
-	return strconv.QuoteRune(rune(c))
-}
-
-func (d *decoder) eof() error { return d.syntaxErr("unexpected end of JSON input") }
-
-// ws skips JSON white space.
-func (d *decoder) ws() {
-	for d.i < len(d.s) {
-		switch d.s[d.i] {
-		case ' ', '\n', '\r', '\t':
-			d.i++
-		default:
-			return
-		}
-	}
 }
 
 // beginObject consumes '{' after checking the value is an object; null
@@ -215,373 +128,6 @@ func (d *decoder) beginArray(name string) (ok bool, err error) {
 		return false, err
 	}
 	return false, d.typeErr(name, "an array")
-}
-
-// checkValue makes sure the value at the current position is valid JSON,
-// so that a type error is not reported for input that is not JSON at all.
-func (d *decoder) checkValue() error {
-	i := d.i
-	if err := d.skipValue(); err != nil {
-		return err
-	}
-	d.i = i
-	return nil
-}
-
-// member advances to the next member of an object: it returns its name,
-// with the position at its value, or ok false after the closing brace.
-func (d *decoder) member(first bool) (name string, ok bool, err error) {
-	d.ws()
-	if d.i >= len(d.s) {
-		return "", false, d.eof()
-	}
-	c := d.s[d.i]
-	if c == '}' {
-		d.i++
-		d.depth--
-		return "", false, nil
-	}
-	if !first {
-		if c != ',' {
-			return "", false, d.syntaxErr("invalid character " + quoteChar(c) + " after object key:value pair")
-		}
-		d.i++
-		d.ws()
-		if d.i >= len(d.s) {
-			return "", false, d.eof()
-		}
-		c = d.s[d.i]
-	}
-	if c != '"' {
-		if c == '}' {
-			return "", false, d.syntaxErr("invalid character '}' looking for beginning of object key string")
-		}
-		return "", false, d.syntaxErr("invalid character " + quoteChar(c) + " looking for beginning of object key string")
-	}
-	name, err = d.str()
-	if err != nil {
-		return "", false, err
-	}
-	d.ws()
-	if d.i >= len(d.s) {
-		return "", false, d.eof()
-	}
-	if d.s[d.i] != ':' {
-		return "", false, d.syntaxErr("invalid character " + quoteChar(d.s[d.i]) + " after object key")
-	}
-	d.i++
-	d.ws()
-	if d.i >= len(d.s) {
-		return "", false, d.eof()
-	}
-	return name, true, nil
-}
-
-// element advances to the next element of an array, or returns ok false
-// after the closing bracket.
-func (d *decoder) element(first bool) (ok bool, err error) {
-	d.ws()
-	if d.i >= len(d.s) {
-		return false, d.eof()
-	}
-	c := d.s[d.i]
-	if c == ']' {
-		d.i++
-		d.depth--
-		return false, nil
-	}
-	if !first {
-		if c != ',' {
-			return false, d.syntaxErr("invalid character " + quoteChar(c) + " after array element")
-		}
-		d.i++
-		d.ws()
-		if d.i >= len(d.s) {
-			return false, d.eof()
-		}
-		if d.s[d.i] == ']' {
-			return false, d.syntaxErr("invalid character ']' looking for beginning of value")
-		}
-	}
-	return true, nil
-}
-
-func (d *decoder) literal(lit string) error {
-	if strings.HasPrefix(d.s[d.i:], lit) {
-		d.i += len(lit)
-		return nil
-	}
-	// Find the first byte that differs, as encoding/json reports it.
-	j := 0
-	for d.i+j < len(d.s) && j < len(lit) && d.s[d.i+j] == lit[j] {
-		j++
-	}
-	if d.i+j >= len(d.s) {
-		d.i += j
-		return d.eof()
-	}
-	d.i += j
-	return d.syntaxErr("invalid character " + quoteChar(d.s[d.i]) + " in literal " + lit + " (expecting " + quoteChar(lit[j]) + ")")
-}
-
-// str reads a string at the current position (which holds '"'). Without
-// escapes or invalid UTF-8 it is a substring of the text.
-func (d *decoder) str() (string, error) {
-	s := d.s
-	start := d.i + 1
-	for j := start; j < len(s); j++ {
-		c := s[j]
-		if c == '"' {
-			d.i = j + 1
-			return s[start:j], nil
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return d.strSlow(start, j)
-		}
-	}
-	d.i = len(s)
-	return "", d.eof()
-}
-
-// strSlow continues str at s[j], which is an escape, a control character or
-// a non-ASCII byte. Invalid UTF-8 and unpaired surrogates become U+FFFD, as
-// in encoding/json.
-func (d *decoder) strSlow(start, j int) (string, error) {
-	s := d.s
-	var buf []byte
-	seg := start // start of the bytes not yet copied to buf
-	for j < len(s) {
-		c := s[j]
-		switch {
-		case c == '"':
-			d.i = j + 1
-			if buf == nil {
-				return s[start:j], nil
-			}
-			buf = append(buf, s[seg:j]...)
-			return string(buf), nil
-		case c == '\\':
-			if buf == nil {
-				buf = make([]byte, 0, j-start+16)
-			}
-			buf = append(buf, s[seg:j]...)
-			if j+1 >= len(s) {
-				d.i = len(s)
-				return "", d.eof()
-			}
-			switch e := s[j+1]; e {
-			case '"', '\\', '/':
-				buf = append(buf, e)
-				j += 2
-			case 'b':
-				buf = append(buf, '\b')
-				j += 2
-			case 'f':
-				buf = append(buf, '\f')
-				j += 2
-			case 'n':
-				buf = append(buf, '\n')
-				j += 2
-			case 'r':
-				buf = append(buf, '\r')
-				j += 2
-			case 't':
-				buf = append(buf, '\t')
-				j += 2
-			case 'u':
-				r, ok := hex4(s, j+2)
-				if !ok {
-					return "", d.badHex(j + 2)
-				}
-				j += 6
-				if utf16.IsSurrogate(r) {
-					r2, ok2 := rune(-1), false
-					if j+1 < len(s) && s[j] == '\\' && s[j+1] == 'u' {
-						r2, ok2 = hex4(s, j+2)
-						if !ok2 {
-							return "", d.badHex(j + 2)
-						}
-					}
-					if dec := utf16.DecodeRune(r, r2); ok2 && dec != utf8.RuneError {
-						r = dec
-						j += 6
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				buf = utf8.AppendRune(buf, r)
-			default:
-				d.i = j + 1
-				return "", d.syntaxErr("invalid character " + quoteChar(e) + " in string escape code")
-			}
-			seg = j
-		case c < 0x20:
-			d.i = j
-			return "", d.syntaxErr("invalid character " + quoteChar(c) + " in string literal")
-		case c < utf8.RuneSelf:
-			j++
-		default:
-			r, size := utf8.DecodeRuneInString(s[j:])
-			if r == utf8.RuneError && size == 1 {
-				if buf == nil {
-					buf = make([]byte, 0, j-start+16)
-				}
-				buf = append(buf, s[seg:j]...)
-				buf = utf8.AppendRune(buf, utf8.RuneError)
-				j++
-				seg = j
-				continue
-			}
-			j += size
-		}
-	}
-	d.i = len(s)
-	return "", d.eof()
-}
-
-func (d *decoder) badHex(at int) error {
-	for k := at; k < at+4; k++ {
-		if k >= len(d.s) {
-			d.i = len(d.s)
-			return d.eof()
-		}
-		if _, ok := unhex(d.s[k]); !ok {
-			d.i = k
-			return d.syntaxErr("invalid character " + quoteChar(d.s[k]) + " in \\u hexadecimal character escape")
-		}
-	}
-	d.i = at
-	return d.syntaxErr("invalid \\u escape")
-}
-
-func hex4(s string, at int) (rune, bool) {
-	if at+4 > len(s) {
-		return 0, false
-	}
-	var r rune
-	for k := at; k < at+4; k++ {
-		v, ok := unhex(s[k])
-		if !ok {
-			return 0, false
-		}
-		r = r<<4 | rune(v)
-	}
-	return r, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
-// number scans a JSON number and returns its end and whether it is an
-// integer (no fraction or exponent).
-func (d *decoder) number() (end int, integer bool, err error) {
-	s := d.s
-	j := d.i
-	if j < len(s) && s[j] == '-' {
-		j++
-	}
-	switch {
-	case j >= len(s):
-		d.i = j
-		return 0, false, d.eof()
-	case s[j] == '0':
-		j++
-	case s[j] >= '1' && s[j] <= '9':
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-			j++
-		}
-	default:
-		d.i = j
-		return 0, false, d.syntaxErr("invalid character " + quoteChar(s[j]) + " in numeric literal")
-	}
-	integer = true
-	if j < len(s) && s[j] == '.' {
-		integer = false
-		j++
-		if j >= len(s) {
-			d.i = j
-			return 0, false, d.eof()
-		}
-		if s[j] < '0' || s[j] > '9' {
-			d.i = j
-			return 0, false, d.syntaxErr("invalid character " + quoteChar(s[j]) + " after decimal point in numeric literal")
-		}
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-			j++
-		}
-	}
-	if j < len(s) && (s[j] == 'e' || s[j] == 'E') {
-		integer = false
-		j++
-		if j < len(s) && (s[j] == '+' || s[j] == '-') {
-			j++
-		}
-		if j >= len(s) {
-			d.i = j
-			return 0, false, d.eof()
-		}
-		if s[j] < '0' || s[j] > '9' {
-			d.i = j
-			return 0, false, d.syntaxErr("invalid character " + quoteChar(s[j]) + " in exponent of numeric literal")
-		}
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-			j++
-		}
-	}
-	return j, integer, nil
-}
-
-// count reads a session count: a JSON integer that fits in int64. It
-// returns ok false for null.
-func (d *decoder) count(name string) (n int64, ok bool, err error) {
-	c := d.s[d.i]
-	if c == 'n' {
-		return 0, false, d.literal("null")
-	}
-	if c != '-' && (c < '0' || c > '9') {
-		if err := d.checkValue(); err != nil {
-			return 0, false, err
-		}
-		return 0, false, d.typeErr(name, "an integer")
-	}
-	start := d.i
-	end, integer, err := d.number()
-	if err != nil {
-		return 0, false, err
-	}
-	if !integer {
-		return 0, false, d.errAt(start, d.path(name), "expected an integer, found "+d.s[start:end])
-	}
-	// Fast path for up to 18 digits, which cannot overflow.
-	digits := d.s[start:end]
-	neg := digits[0] == '-'
-	if neg {
-		digits = digits[1:]
-	}
-	if len(digits) <= 18 {
-		for k := 0; k < len(digits); k++ {
-			n = n*10 + int64(digits[k]-'0')
-		}
-		if neg {
-			n = -n
-		}
-	} else {
-		n, err = strconv.ParseInt(d.s[start:end], 10, 64)
-		if err != nil {
-			return 0, false, d.errAt(start, d.path(name), "integer out of range: "+d.s[start:end])
-		}
-	}
-	d.i = end
-	return n, true, nil
 }
 
 // stringValue reads a string member; null leaves dst unchanged.
@@ -693,63 +239,6 @@ func (d *decoder) dateTime(name string, dst *time.Time) error {
 	return nil
 }
 
-// skipValue checks and skips any JSON value.
-func (d *decoder) skipValue() error {
-	if d.i >= len(d.s) {
-		return d.eof()
-	}
-	switch c := d.s[d.i]; {
-	case c == '"':
-		_, err := d.str()
-		return err
-	case c == '{':
-		d.depth++
-		if d.depth > maxDepth {
-			return d.syntaxErr("exceeded max depth")
-		}
-		d.i++
-		for first := true; ; first = false {
-			_, more, err := d.member(first)
-			if err != nil || !more {
-				return err
-			}
-			if err := d.skipValue(); err != nil {
-				return err
-			}
-		}
-	case c == '[':
-		d.depth++
-		if d.depth > maxDepth {
-			return d.syntaxErr("exceeded max depth")
-		}
-		d.i++
-		for first := true; ; first = false {
-			more, err := d.element(first)
-			if err != nil || !more {
-				return err
-			}
-			if err := d.skipValue(); err != nil {
-				return err
-			}
-		}
-	case c == 't':
-		return d.literal("true")
-	case c == 'f':
-		return d.literal("false")
-	case c == 'n':
-		return d.literal("null")
-	case c == '-' || c >= '0' && c <= '9':
-		end, _, err := d.number()
-		if err != nil {
-			return err
-		}
-		d.i = end
-		return nil
-	default:
-		return d.syntaxErr("invalid character " + quoteChar(c) + " looking for beginning of value")
-	}
-}
-
 // Bits of the members seen in an object, for required members whose
 // absence a zero value does not show.
 const (
@@ -771,6 +260,7 @@ func (d *decoder) report(r *Report) error {
 		return err
 	}
 	var seen int
+	var dup uint16 // members seen, to note duplicates
 	for first := true; ; first = false {
 		name, more, err := d.member(first)
 		if err != nil {
@@ -781,14 +271,19 @@ func (d *decoder) report(r *Report) error {
 		}
 		switch name {
 		case "organization-name":
+			d.once(&dup, 1, name)
 			err = d.stringValue(name, &r.OrganizationName)
 		case "contact-info":
+			d.once(&dup, 2, name)
 			err = d.stringValue(name, &r.ContactInfo)
 		case "report-id":
+			d.once(&dup, 4, name)
 			err = d.stringValue(name, &r.ReportID)
 		case "date-range":
+			d.once(&dup, 8, name)
 			err = d.dateRange(&r.DateRange)
 		case "policies":
+			d.once(&dup, 16, name)
 			if d.s[d.i] != 'n' {
 				seen |= seenPolicies
 			}
@@ -812,6 +307,7 @@ func (d *decoder) dateRange(dr *DateRange) error {
 		return err
 	}
 	d.ctx = inDateRange
+	var dup uint16 // members seen, to note duplicates
 	for first := true; ; first = false {
 		name, more, err := d.member(first)
 		if err != nil {
@@ -822,8 +318,10 @@ func (d *decoder) dateRange(dr *DateRange) error {
 		}
 		switch name {
 		case "start-datetime":
+			d.once(&dup, 1, name)
 			err = d.dateTime(name, &dr.Start)
 		case "end-datetime":
+			d.once(&dup, 2, name)
 			err = d.dateTime(name, &dr.End)
 		default:
 			err = d.skipValue()
@@ -872,6 +370,7 @@ func (d *decoder) policyResult(pr *PolicyResult) error {
 		return err
 	}
 	var seen int
+	var dup uint16 // members seen, to note duplicates
 	for first := true; ; first = false {
 		name, more, err := d.member(first)
 		if err != nil {
@@ -882,13 +381,16 @@ func (d *decoder) policyResult(pr *PolicyResult) error {
 		}
 		switch name {
 		case "policy":
+			d.once(&dup, 1, name)
 			err = d.policy(&pr.Policy)
 		case "summary":
+			d.once(&dup, 2, name)
 			if d.s[d.i] != 'n' {
 				seen |= seenSummary
 			}
 			err = d.summary(&pr.Summary)
 		case "failure-details":
+			d.once(&dup, 4, name)
 			err = d.failureDetails(pr)
 		default:
 			err = d.skipValue()
@@ -909,6 +411,7 @@ func (d *decoder) policy(p *Policy) error {
 		return err
 	}
 	d.ctx = inPolicy
+	var dup uint16 // members seen, to note duplicates
 	for first := true; ; first = false {
 		name, more, err := d.member(first)
 		if err != nil {
@@ -919,14 +422,18 @@ func (d *decoder) policy(p *Policy) error {
 		}
 		switch name {
 		case "policy-type":
+			d.once(&dup, 1, name)
 			var v string
 			err = d.stringValue(name, &v)
 			p.Type = PolicyType(v)
 		case "policy-string":
+			d.once(&dup, 2, name)
 			p.String, err = d.stringArray(name)
 		case "policy-domain":
+			d.once(&dup, 4, name)
 			err = d.stringValue(name, &p.Domain)
 		case "mx-host":
+			d.once(&dup, 8, name)
 			p.MXHost, err = d.stringArray(name)
 		default:
 			err = d.skipValue()
@@ -946,6 +453,7 @@ func (d *decoder) summary(s *Summary) error {
 	}
 	d.ctx = inSummary
 	var seen int
+	var dup uint16 // members seen, to note duplicates
 	for first := true; ; first = false {
 		name, more, err := d.member(first)
 		if err != nil {
@@ -957,11 +465,13 @@ func (d *decoder) summary(s *Summary) error {
 		var got bool
 		switch name {
 		case "total-successful-session-count":
+			d.once(&dup, 1, name)
 			s.TotalSuccessfulSessionCount, got, err = d.countInto(name, s.TotalSuccessfulSessionCount)
 			if got {
 				seen |= seenSuccess
 			}
 		case "total-failure-session-count":
+			d.once(&dup, 2, name)
 			s.TotalFailureSessionCount, got, err = d.countInto(name, s.TotalFailureSessionCount)
 			if got {
 				seen |= seenFailure
@@ -981,6 +491,15 @@ func (d *decoder) summary(s *Summary) error {
 	}
 	d.ctx = inPolicyResult
 	return nil
+}
+
+// once notes a member seen twice in an object (I-JSON, RFC 7493 §2.3,
+// requires unique names); bit identifies the member in seen.
+func (d *decoder) once(seen *uint16, bit uint16, name string) {
+	if *seen&bit != 0 {
+		d.note(name, "duplicate member; the last one counts")
+	}
+	*seen |= bit
 }
 
 // countInto reads a count; null keeps old.
@@ -1033,6 +552,7 @@ func (d *decoder) failureDetail(f *FailureDetail) error {
 		return err
 	}
 	var seen int
+	var dup uint16 // members seen, to note duplicates
 	for first := true; ; first = false {
 		name, more, err := d.member(first)
 		if err != nil {
@@ -1043,26 +563,34 @@ func (d *decoder) failureDetail(f *FailureDetail) error {
 		}
 		switch name {
 		case "result-type":
+			d.once(&dup, 1, name)
 			var v string
 			err = d.stringValue(name, &v)
 			f.ResultType = ResultType(v)
 		case "sending-mta-ip":
+			d.once(&dup, 2, name)
 			err = d.ip(name, &f.SendingMTAIP)
 		case "receiving-mx-hostname":
+			d.once(&dup, 4, name)
 			err = d.stringValue(name, &f.ReceivingMXHostname)
 		case "receiving-mx-helo":
+			d.once(&dup, 8, name)
 			err = d.stringValue(name, &f.ReceivingMXHelo)
 		case "receiving-ip":
+			d.once(&dup, 16, name)
 			err = d.ip(name, &f.ReceivingIP)
 		case "failed-session-count":
+			d.once(&dup, 32, name)
 			var got bool
 			f.FailedSessionCount, got, err = d.countInto(name, f.FailedSessionCount)
 			if got {
 				seen |= seenCount
 			}
 		case "additional-information":
+			d.once(&dup, 64, name)
 			err = d.stringValue(name, &f.AdditionalInformation)
 		case "failure-reason-code":
+			d.once(&dup, 128, name)
 			err = d.stringValue(name, &f.FailureReasonCode)
 		default:
 			err = d.skipValue()

@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// reportJSON returns a small valid report with the given policy, summary
+// sampleReportJSON returns a small valid report with the given policy, summary
 // and failure-details members (JSON text without the surrounding braces of
 // each object), and extra top-level members.
-func reportJSON(policy, summary, details, extra string) string {
+func sampleReportJSON(policy, summary, details, extra string) string {
 	if policy == "" {
 		policy = `"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: mx.example.net","max_age: 86400"],"policy-domain":"example.net","mx-host":["mx.example.net"]`
 	}
@@ -40,7 +40,7 @@ func notePaths(r *Report) []string {
 }
 
 func TestDecodeReportValues(t *testing.T) {
-	r, err := decodeString(reportJSON("", "", "", ""))
+	r, err := decodeString(sampleReportJSON("", "", "", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestDecodeLenient(t *testing.T) {
 	}{
 		{
 			name: "mx-host as a string (RFC example, erratum 6241)",
-			json: reportJSON(`"policy-type":"sts","policy-string":["mx: *.mx.example.net"],"policy-domain":"example.net","mx-host":"*.mx.example.net"`, "", "", ""),
+			json: sampleReportJSON(`"policy-type":"sts","policy-string":["mx: *.mx.example.net"],"policy-domain":"example.net","mx-host":"*.mx.example.net"`, "", "", ""),
 			check: func(r *Report) bool {
 				return reflect.DeepEqual(r.Policies[0].Policy.MXHost, []string{"*.mx.example.net"})
 			},
@@ -97,7 +97,7 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "policy-string as one string (Microsoft TLSA)",
-			json: reportJSON(`"policy-type":"tlsa","policy-string":"3 1 1 0123abcd 3 1 1 4567ef01","policy-domain":"example.net"`, "", "", ""),
+			json: sampleReportJSON(`"policy-type":"tlsa","policy-string":"3 1 1 0123abcd 3 1 1 4567ef01","policy-domain":"example.net"`, "", "", ""),
 			check: func(r *Report) bool {
 				return reflect.DeepEqual(r.Policies[0].Policy.String, []string{"3 1 1 0123abcd 3 1 1 4567ef01"})
 			},
@@ -105,7 +105,7 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "date-times without a zone (Microsoft) are UTC",
-			json: reportJSON("", "", "", `"organization-name":"Microsoft Corporation","date-range":{"start-datetime":"2024-03-01T00:00:00","end-datetime":"2024-03-01T23:59:59.5"},"contact-info":"tlsrpt-noreply@microsoft.com","report-id":"x"`),
+			json: sampleReportJSON("", "", "", `"organization-name":"Microsoft Corporation","date-range":{"start-datetime":"2024-03-01T00:00:00","end-datetime":"2024-03-01T23:59:59.5"},"contact-info":"tlsrpt-noreply@microsoft.com","report-id":"x"`),
 			check: func(r *Report) bool {
 				return r.DateRange.Start == time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC) &&
 					r.DateRange.End == time.Date(2024, 3, 1, 23, 59, 59, 5e8, time.UTC)
@@ -117,7 +117,7 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "date-times with an offset are converted to UTC",
-			json: reportJSON("", "", "", `"organization-name":"o","date-range":{"start-datetime":"2024-03-01T02:00:00+02:00","end-datetime":"2024-03-01T23:59:59-00:00"},"contact-info":"c","report-id":"x"`),
+			json: sampleReportJSON("", "", "", `"organization-name":"o","date-range":{"start-datetime":"2024-03-01T02:00:00+02:00","end-datetime":"2024-03-01T23:59:59-00:00"},"contact-info":"c","report-id":"x"`),
 			check: func(r *Report) bool {
 				return r.DateRange.Start == time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC) &&
 					r.DateRange.End == time.Date(2024, 3, 1, 23, 59, 59, 0, time.UTC)
@@ -126,14 +126,14 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "lower-case t and z, and a fraction, are RFC 3339",
-			json: reportJSON("", "", "", `"organization-name":"o","date-range":{"start-datetime":"2024-02-29t00:00:00.000000001z","end-datetime":"2024-03-01t00:00:00Z"},"contact-info":"c","report-id":"x"`),
+			json: sampleReportJSON("", "", "", `"organization-name":"o","date-range":{"start-datetime":"2024-02-29t00:00:00.000000001z","end-datetime":"2024-03-01t00:00:00Z"},"contact-info":"c","report-id":"x"`),
 			check: func(r *Report) bool {
 				return r.DateRange.Start == time.Date(2024, 2, 29, 0, 0, 0, 1, time.UTC)
 			},
 		},
 		{
 			name: "empty sending-mta-ip (Google)",
-			json: reportJSON("", "", `{"result-type":"validation-failure","sending-mta-ip":"","receiving-ip":"2001:DB8:0::1","failed-session-count":2}`, ""),
+			json: sampleReportJSON("", "", `{"result-type":"validation-failure","sending-mta-ip":"","receiving-ip":"2001:DB8:0::1","failed-session-count":2}`, ""),
 			check: func(r *Report) bool {
 				d := r.Policies[0].FailureDetails[0]
 				return !d.SendingMTAIP.IsValid() && d.ReceivingIP.String() == "2001:db8::1"
@@ -142,7 +142,7 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "malformed IP addresses",
-			json: reportJSON("", "", `{"result-type":"validation-failure","sending-mta-ip":"mx.example","receiving-ip":"fe80::1%eth0","failed-session-count":2}`, ""),
+			json: sampleReportJSON("", "", `{"result-type":"validation-failure","sending-mta-ip":"mx.example","receiving-ip":"fe80::1%eth0","failed-session-count":2}`, ""),
 			check: func(r *Report) bool {
 				d := r.Policies[0].FailureDetails[0]
 				return !d.SendingMTAIP.IsValid() && !d.ReceivingIP.IsValid()
@@ -154,22 +154,22 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name:  "unknown result type is kept",
-			json:  reportJSON("", "", `{"result-type":"some-new-type","sending-mta-ip":"192.0.2.1","failed-session-count":2}`, ""),
+			json:  sampleReportJSON("", "", `{"result-type":"some-new-type","sending-mta-ip":"192.0.2.1","failed-session-count":2}`, ""),
 			check: func(r *Report) bool { return r.Policies[0].FailureDetails[0].ResultType == "some-new-type" },
 		},
 		{
 			name:  "policy-type STS is kept as written",
-			json:  reportJSON(`"policy-type":"STS","policy-domain":"example.net"`, "", "", ""),
+			json:  sampleReportJSON(`"policy-type":"STS","policy-domain":"example.net"`, "", "", ""),
 			check: func(r *Report) bool { return r.Policies[0].Policy.Type == "STS" },
 		},
 		{
 			name:  "negative count decodes (Validate rejects it)",
-			json:  reportJSON("", `"total-successful-session-count":-1,"total-failure-session-count":2`, "", ""),
+			json:  sampleReportJSON("", `"total-successful-session-count":-1,"total-failure-session-count":2`, "", ""),
 			check: func(r *Report) bool { return r.Policies[0].Summary.TotalSuccessfulSessionCount == -1 },
 		},
 		{
 			name: "largest and smallest int64, -0",
-			json: reportJSON("", `"total-successful-session-count":9223372036854775807,"total-failure-session-count":-9223372036854775808`, `{"result-type":"x","failed-session-count":-0}`, ""),
+			json: sampleReportJSON("", `"total-successful-session-count":9223372036854775807,"total-failure-session-count":-9223372036854775808`, `{"result-type":"x","failed-session-count":-0}`, ""),
 			check: func(r *Report) bool {
 				s := r.Policies[0].Summary
 				return s.TotalSuccessfulSessionCount == 1<<63-1 && s.TotalFailureSessionCount == -1<<63
@@ -193,7 +193,7 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "missing summary members",
-			json: reportJSON("", `"total-successful-session-count":null`, `{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.1"}`, ""),
+			json: sampleReportJSON("", `"total-successful-session-count":null`, `{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.1"}`, ""),
 			notes: []string{
 				"policies[0].summary.total-successful-session-count: missing",
 				"policies[0].summary.total-failure-session-count: missing",
@@ -202,7 +202,7 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "unknown members at every level are ignored",
-			json: reportJSON(`"policy-type":"sts","x-policy":{"a":[1,2,{"b":null}],"c":true},"policy-string":["mx: mx.example.net"],"policy-domain":"example.net","mx-host":["mx.example.net"]`,
+			json: sampleReportJSON(`"policy-type":"sts","x-policy":{"a":[1,2,{"b":null}],"c":true},"policy-string":["mx: mx.example.net"],"policy-domain":"example.net","mx-host":["mx.example.net"]`,
 				`"x":false,"total-successful-session-count":10,"total-failure-session-count":2,"y":-1.5e+3`,
 				`{"result-type":"certificate-expired","extra":"\u00e9\n","sending-mta-ip":"192.0.2.1","failed-session-count":2}`,
 				`"organization-name":"o","date-range":{"start-datetime":"2024-03-01T00:00:00Z","z":[],"end-datetime":"2024-03-02T00:00:00Z"},"contact-info":"c","report-id":"x","x-vendor":{"nested":[[[]]]}`),
@@ -212,15 +212,24 @@ func TestDecodeLenient(t *testing.T) {
 		},
 		{
 			name: "string escapes, surrogates and invalid UTF-8",
-			json: reportJSON("", "", "", `"organization-name":"caf\u00e9 \"X\" \\ \/ \b\f\n\r\t \ud83d\ude00 \ud83d x \udc00 `+"\xff"+` ü","date-range":{"start-datetime":"2024-03-01T00:00:00Z","end-datetime":"2024-03-02T00:00:00Z"},"contact-info":"c","report-id":"x"`),
+			json: sampleReportJSON("", "", "", `"organization-name":"caf\u00e9 \"X\" \\ \/ \b\f\n\r\t \ud83d\ude00 \ud83d x \udc00 `+"\xff"+` ü","date-range":{"start-datetime":"2024-03-01T00:00:00Z","end-datetime":"2024-03-02T00:00:00Z"},"contact-info":"c","report-id":"x"`),
 			check: func(r *Report) bool {
 				return r.OrganizationName == "café \"X\" \\ / \b\f\n\r\t 😀 \uFFFD x \uFFFD \uFFFD ü"
 			},
 		},
 		{
 			name:  "escaped member name",
-			json:  reportJSON("", "", "", `"organization\u002dname":"o","date-range":{"start-datetime":"2024-03-01T00:00:00Z","end-datetime":"2024-03-02T00:00:00Z"},"contact-info":"c","report-id":"x"`),
+			json:  sampleReportJSON("", "", "", `"organization\u002dname":"o","date-range":{"start-datetime":"2024-03-01T00:00:00Z","end-datetime":"2024-03-02T00:00:00Z"},"contact-info":"c","report-id":"x"`),
 			check: func(r *Report) bool { return r.OrganizationName == "o" },
+		},
+		{
+			name:  "duplicate members (I-JSON requires unique names)",
+			json:  `{"report-id":"a","report-id":"b","date-range":{"start-datetime":"2024-03-01T00:00:00Z","start-datetime":"2024-03-02T00:00:00Z"},"policies":[]}`,
+			check: func(r *Report) bool { return r.ReportID == "b" && r.DateRange.Start.Day() == 2 },
+			notes: []string{
+				"report-id: duplicate member; the last one counts",
+				"date-range.start-datetime: duplicate member; the last one counts",
+			},
 		},
 		{
 			name:  "white space everywhere",
@@ -268,7 +277,7 @@ func sameReport(a, b *Report) bool {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	valid := reportJSON("", "", "", "")
+	valid := sampleReportJSON("", "", "", "")
 	tests := []struct {
 		name         string
 		json         string
@@ -279,19 +288,19 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		// SPEC.md tricky inputs.
 		{"policies is an object", `{"organization-name":"o","policies":{}}`, "policies", "expected an array, found an object", 1, 37, ""},
-		{"count as a string", reportJSON("", "", `{"result-type":"x","failed-session-count":"5"}`, ""), "policies[0].failure-details[0].failed-session-count", "expected an integer, found a string", 1, 0, `"5"}`},
-		{"fractional count", reportJSON("", `"total-successful-session-count":1.5,"total-failure-session-count":2`, "", ""), "policies[0].summary.total-successful-session-count", "expected an integer, found 1.5", 1, 0, "1.5"},
-		{"exponent count", reportJSON("", `"total-successful-session-count":1e3,"total-failure-session-count":2`, "", ""), "policies[0].summary.total-successful-session-count", "expected an integer, found 1e3", 1, 0, "1e3"},
-		{"count overflow", reportJSON("", `"total-successful-session-count":9223372036854775808`, "", ""), "policies[0].summary.total-successful-session-count", "integer out of range", 1, 0, "9223372036854775808"},
+		{"count as a string", sampleReportJSON("", "", `{"result-type":"x","failed-session-count":"5"}`, ""), "policies[0].failure-details[0].failed-session-count", "expected an integer, found a string", 1, 0, `"5"}`},
+		{"fractional count", sampleReportJSON("", `"total-successful-session-count":1.5,"total-failure-session-count":2`, "", ""), "policies[0].summary.total-successful-session-count", "expected an integer, found 1.5", 1, 0, "1.5"},
+		{"exponent count", sampleReportJSON("", `"total-successful-session-count":1e3,"total-failure-session-count":2`, "", ""), "policies[0].summary.total-successful-session-count", "expected an integer, found 1e3", 1, 0, "1e3"},
+		{"count overflow", sampleReportJSON("", `"total-successful-session-count":9223372036854775808`, "", ""), "policies[0].summary.total-successful-session-count", "integer out of range", 1, 0, "9223372036854775808"},
 		{"Appendix B raw line break", strings.Replace(valid, `"report-id":"r1"`, "\"report-id\":\"r\n1\"", 1), "", `invalid character '\n' in string literal`, 1, 0, "\n1"},
 		// Types.
 		{"top-level array", "[]", "", "a report must be a JSON object, found an array", 1, 1, ""},
 		{"top-level null", " null", "", "a report must be a JSON object, found null", 1, 2, ""},
 		{"organization-name number", `{"organization-name":1}`, "organization-name", "expected a string, found a number", 1, 22, ""},
-		{"mx-host number", reportJSON(`"policy-type":"sts","mx-host":[1]`, "", "", ""), "policies[0].policy.mx-host", "expected a string, found a number", 1, 0, "1]"},
-		{"mx-host object", reportJSON(`"policy-type":"sts","mx-host":{}`, "", "", ""), "policies[0].policy.mx-host", "expected an array, found an object", 1, 0, "{}"},
+		{"mx-host number", sampleReportJSON(`"policy-type":"sts","mx-host":[1]`, "", "", ""), "policies[0].policy.mx-host", "expected a string, found a number", 1, 0, "1]"},
+		{"mx-host object", sampleReportJSON(`"policy-type":"sts","mx-host":{}`, "", "", ""), "policies[0].policy.mx-host", "expected an array, found an object", 1, 0, "{}"},
 		{"policy result null", `{"policies":[null]}`, "policies[0]", "expected an object, found null", 1, 14, ""},
-		{"failure detail string", reportJSON("", "", `"x"`, ""), "policies[0].failure-details[0]", "expected an object, found a string", 1, 0, `"x"]`},
+		{"failure detail string", sampleReportJSON("", "", `"x"`, ""), "policies[0].failure-details[0]", "expected an object, found a string", 1, 0, `"x"]`},
 		{"date not RFC 3339", `{"date-range":{"start-datetime":"2024-03-01 00:00:00Z"}}`, "date-range.start-datetime", `not an RFC 3339 date-time: "2024-03-01 00:00:00Z"`, 1, 33, ""},
 		{"date month 13", `{"date-range":{"start-datetime":"2024-13-01T00:00:00Z"}}`, "date-range.start-datetime", "not an RFC 3339 date-time", 1, 33, ""},
 		{"date 30 February", `{"date-range":{"start-datetime":"2024-02-30T00:00:00Z"}}`, "date-range.start-datetime", "not an RFC 3339 date-time", 1, 33, ""},
@@ -348,7 +357,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestUnmarshalJSON(t *testing.T) {
 	var r Report
-	if err := r.UnmarshalJSON([]byte(reportJSON("", "", "", ""))); err != nil {
+	if err := r.UnmarshalJSON([]byte(sampleReportJSON("", "", "", ""))); err != nil {
 		t.Fatal(err)
 	}
 	if r.OrganizationName != "Sender" {

@@ -49,7 +49,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -185,20 +184,20 @@ func demo(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	// 3. The policy host goes down; a new id cannot be fetched.
 	w.Clock.Advance(4 * time.Hour)
 	w.StopPolicyHost()
-	w.AnnounceID("20" + start.Format("060102") + "broken")
-	step(out, w, "mta-sts.example.com goes down, while the TXT record announces id %s", short("20"+start.Format("060102")+"broken"))
+	w.AnnounceID("unreachable1")
+	step(out, w, "mta-sts.example.com goes down, while the TXT record announces a new id, unreachable1")
 	if err := send(); err != nil {
 		return err
 	}
 
 	// 4. The next day: the report.
 	day := w.Clock.Now()
-	w.Clock.Advance(start.Add(24*time.Hour + 15*time.Minute).Sub(w.Clock.Now()))
+	w.Clock.Advance(day.Truncate(24 * time.Hour).Add(24*time.Hour + 15*time.Minute).Sub(day))
 	step(out, w, "a new UTC day: the TLS-RPT report for %s", day.Format(time.DateOnly))
 	if err := report(ctx, out, w, m, collector, day, logger); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\ndone in %.1fs of real time\n", time.Since(began).Seconds())
+	fmt.Fprintf(out, "\ndone in %v of real time\n", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
@@ -315,6 +314,3 @@ func counts(r *tlsrpt.Report) string {
 	}
 	return s
 }
-
-// unused guard for url import during development.
-var _ = url.URL{}

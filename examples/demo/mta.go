@@ -124,7 +124,7 @@ func (m *mta) printLookup(res policycache.Result) {
 		fmt.Fprintf(&b, "; TLS-RPT: %s", res.Failure)
 	}
 	if res.Err != nil {
-		fmt.Fprintf(&b, "\n    because: %v", res.Err)
+		fmt.Fprintf(&b, "\n    because: %s", cause(res.Err))
 	}
 	fmt.Fprintln(m.out, b.String())
 }
@@ -300,4 +300,22 @@ func (m *mta) mailReport(ctx context.Context, msg *tlsrpt.Message) error {
 		errs = append(errs, fmt.Errorf("%s: %w", host, err))
 	}
 	return errors.Join(errs...)
+}
+
+// cause describes why discovery gave no live policy, shorter than the
+// error's full text: the rule a fetch broke and the innermost error.
+func cause(err error) string {
+	inner := err
+	for {
+		next := errors.Unwrap(inner)
+		if next == nil {
+			break
+		}
+		inner = next
+	}
+	var fe *mtasts.FetchError
+	if errors.As(err, &fe) {
+		return fmt.Sprintf("fetching %s failed (%s): %v", fe.URL, fe.Reason, inner)
+	}
+	return err.Error()
 }

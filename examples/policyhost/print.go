@@ -1,0 +1,80 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/smtpsec/smtpsec/mtasts"
+)
+
+// modeOrder is the publishing order of modes: testing first, to see with
+// TLS-RPT what would fail, then enforce; none (opting out, RFC 8461 §8.3)
+// last.
+var modeOrder = map[mtasts.Mode]int{mtasts.ModeTesting: 0, mtasts.ModeEnforce: 1, mtasts.ModeNone: 2}
+
+// publishingOrder returns the sites in the order to publish them: by
+// mode (testing, enforce, none), then as configured.
+func publishingOrder(sites []site) []site {
+	sorted := slices.Clone(sites)
+	slices.SortStableFunc(sorted, func(a, b site) int {
+		return cmp.Compare(modeOrder[a.policy.Mode], modeOrder[b.policy.Mode])
+	})
+	return sorted
+}
+
+// printPlan writes the records to publish and the order to publish them
+// in, as a zone-file fragment whose comments explain each step.
+func printPlan(w io.Writer, ttl uint32, sites []site) {
+	sites = publishingOrder(sites)
+	fmt.Fprintf(w, "; MTA-STS policy host for %d domains. Publish in this order (RFC 8461 §8.1):\n", len(sites))
+	fmt.Fprintln(w, "; first the policies (step 1), then the TXT records announcing them (step 2),")
+	fmt.Fprintln(w, "; domains in mode testing before those in mode enforce.")
+	fmt.Fprintln(w, ";")
+	fmt.Fprintln(w, "; Step 1: serve the policies with this program. Point each name below at it")
+	fmt.Fprintln(w, "; (A/AAAA or CNAME) and give it a certificate valid for all of them.")
+	for _, s := range sites {
+		fmt.Fprintf(w, ";   https://mta-sts.%s/.well-known/mta-sts.txt (id %s):\n", s.domain, s.id)
+		for _, line := range strings.SplitAfter(s.policy.String(), "\r\n") {
+			if line != "" {
+				fmt.Fprintf(w, ";     %s\n", strings.TrimSuffix(line, "\r\n"))
+			}
+		}
+	}
+	fmt.Fprintln(w, ";")
+	fmt.Fprintln(w, "; Step 2: once step 1 answers, publish these records.")
+	for _, s := range sites {
+		fmt.Fprintln(w)
+		switch s.policy.Mode {
+		case mtasts.ModeTesting:
+			fmt.Fprintf(w, "; %s, mode testing: senders report failures (TLS-RPT) but deliver anyway.\n", s.domain)
+		case mtasts.ModeEnforce:
+			fmt.Fprintf(w, "; %s, mode enforce: senders refuse MX hosts that fail. Publish only after a\n", s.domain)
+			fmt.Fprintln(w, "; period in mode testing whose TLS-RPT reports show no failures (see examples/reportd).")
+		case mtasts.ModeNone:
+			fmt.Fprintf(w, "; %s, mode none: opting out (RFC 8461 §8.3). Keep serving it until every\n", s.domain)
+			fmt.Fprintln(w, "; policy served before has expired (its max_age), then remove the records.")
+		}
+		if s.tlsrpt != nil {
+			fmt.Fprintln(w, zoneTXT("_smtp._tls."+s.domain, ttl, s.tlsrpt.String()))
+		}
+		fmt.Fprintln(w, zoneTXT("_mta-sts."+s.domain, ttl, (&mtasts.Record{ID: s.id}).String()))
+	}
+}
+
+// zoneTXT returns a TXT record in zone-file form (RFC 1035 §5.1), its
+// text split into character-strings of at most 255 bytes.
+func zoneTXT(name string, ttl uint32, text string) string {
+	var parts []string
+	for len(text) > 255 {
+		parts, text = append(parts, text[:255]), text[255:]
+	}
+	parts = append(parts, text)
+	for i, p := range parts {
+		p = strings.ReplaceAll(p, `\`, `\\`)
+		parts[i] = `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
+	}
+	return fmt.Sprintf("%s. %d IN TXT %s", name, ttl, strings.Join(parts, " "))
+}

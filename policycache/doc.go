@@ -1,0 +1,118 @@
+// Package policycache is the sending side of MTA-STS (RFC 8461): a cache
+// that an MTA asks, before every delivery, which policy applies to the
+// recipient's domain, and that answers from memory almost always.
+//
+//	cache, err := policycache.New(policycache.Config{})
+//	...
+//	res, err := cache.Lookup(ctx, "example.com")
+//	for _, mx := range mxHosts {
+//		if !res.AllowsMX(mx) && res.Enforced() {
+//			continue // RFC 8461 §5: not a valid MX; try the next one
+//		}
+//		// deliver, requiring STARTTLS and a valid certificate when
+//		// res.Policy is not nil; record the session for TLS-RPT under
+//		// res.Report, with res.Failure if it is set
+//	}
+//
+// # Discovery (RFC 8461 §5.1)
+//
+// For each policy domain the cache remembers the last policy it fetched
+// (with the id of the TXT record it was fetched under) and the last TXT
+// answer. Lookup answers from memory while that TXT answer is younger than
+// its DNS TTL. Otherwise one discovery runs, shared by every concurrent
+// Lookup of the domain:
+//
+//  1. The TXT records at _mta-sts.<domain> are looked up (CNAMEs followed,
+//     §3.1), and mtasts.SelectRecord keeps the one MTA-STS record.
+//  2. If its id is that of the cached policy, and the policy is younger than
+//     its max_age, the cached policy is confirmed: nothing is fetched.
+//  3. Otherwise the policy is fetched (mtasts.Fetch: HTTPS, certificate
+//     valid for mta-sts.<domain>, status 200, text/plain, 64 KiB, no
+//     redirects, no HTTP caching; §3.3) and parsed strictly. Only a policy
+//     that parses replaces the cached one, and it is saved to the Store.
+//
+// When a step fails, the outcome depends on what is cached:
+//
+//   - A valid (younger than max_age) policy is cached: it stays in force
+//     (fail-closed, §3.3). This holds when the TXT record is gone, ambiguous
+//     or malformed (§3.1: that alone does not remove a cached policy), when
+//     the DNS lookup fails, and when the policy of a new id cannot be
+//     fetched or does not parse. Result.Fresh is then false, and a failed
+//     fetch is reported (Result.Failure) unless the cached mode is none.
+//   - Nothing valid is cached: the domain has no policy for this delivery
+//     (fail-open, §3.3). A failed fetch after a TXT record was found is
+//     reported as sts-webpki-invalid, sts-policy-invalid or
+//     sts-policy-fetch-error (RFC 8460 §4.3.2.2) against policy type sts; no
+//     record at all is simply no-policy-found, with nothing to report.
+//
+// A policy is never used after max_age (§3.2, §5.1); a policy with max_age
+// 0 is applied to the Lookup that fetched it and not kept. A policy with
+// mode none replaces the cached one like any other and removes protection
+// (§5, §8.3): AllowsMX accepts every host, and the TLS-RPT policy type is
+// no-policy-found.
+//
+// # Pacing
+//
+// Every answer is kept for a while, so that a flood of deliveries never
+// becomes a flood of queries or fetches:
+//
+//   - TXT records: their DNS TTL (at least one second). Resolvers that
+//     cannot report TTLs, such as *net.Resolver, get one minute.
+//   - No MTA-STS record: the DNS negative TTL (RFC 2308), at most
+//     Config.NegativeTTL (five minutes by default).
+//   - A failed TXT lookup (SERVFAIL, timeout): 30 seconds.
+//   - A failed fetch: the same id is not fetched again for
+//     Config.FetchBackoff (five minutes: §3.3 asks for at most one attempt
+//     per five minutes per policy id). The TXT record is still checked at
+//     its TTL, so a new id is fetched at once.
+//
+// # Background refresh
+//
+// A loop started by New fetches every cached policy again before it
+// expires (§3.3, §10): Config.RefreshInterval after its fetch (one day, the
+// RFC's suggestion) or at half its max_age if that is sooner, less a random
+// tenth so that refreshes spread out, at most eight at a time. A refresh
+// fetches even when the id is unchanged, because only a fetch restarts
+// max_age. A failed refresh never drops the cached policy; it is logged at
+// level ERROR as an alert (unless the cached mode is none) and tried again
+// after FetchBackoff. The loop also forgets domains that have no valid
+// policy once their entry is due anyway, so memory holds only live
+// policies and recent answers. Close stops the loop and any discovery in
+// progress.
+//
+// # Stores
+//
+// A Store (the small get/put/delete interface of autocert's Cache) keeps
+// fetched policies across restarts: a cache started on a DirStore uses
+// what it finds there, after checking the TXT record as usual. Entries are
+// versioned text with a SHA-256 checksum; an entry that is truncated,
+// damaged or expired is a miss, logged at level WARN, and replaced by the
+// next fetch. DirStore writes atomically (temporary file, fsync, rename,
+// directory fsync), so a crash at any moment leaves the old entry or the
+// new one. MTAs sharing a Store also share fetches: before fetching a new
+// id, a cache looks for it in the Store.
+//
+// # Decisions and deviations
+//
+//   - The background refresh runs daily or at half of max_age rather than
+//     only shortly before expiry: §3.3 suggests daily, and a long margin
+//     gives a broken policy host days, not minutes, to be fixed.
+//   - A failed TXT lookup with nothing cached is not reported with TLS-RPT:
+//     no result type of RFC 8460 describes it and whether the domain has a
+//     policy is unknown. Result.Err carries the error. Likewise a TXT
+//     record that vanished under a cached policy, and a failed background
+//     refresh whose id is unchanged, are logged but not attached to
+//     deliveries, which still apply a current policy.
+//   - The cache discovers policies only for the domains it is asked about;
+//     a Store cannot be listed, so policies from an earlier run are
+//     refreshed once looked up again.
+//   - Without Config.Now, Lookup hits read a clock the loop advances every
+//     100 ms instead of calling time.Now (most of the cost of a hit, and
+//     slow on some virtual machines); entries then leave memory one second
+//     before their TTL or max_age ends, never after.
+//   - A discovery runs on its own context, bounded by Config.Timeout and
+//     Close, not by the context of the Lookup that started it: a caller
+//     that gives up must not spoil the answer for the others waiting.
+//   - Policies are parsed strictly (mtasts.ParsePolicy), not in the
+//     diagnosing mode: a sender applies only what the RFC's grammar allows.
+package policycache

@@ -1,0 +1,174 @@
+package policycache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+
+	"github.com/smtpsec/smtpsec/mtasts"
+	"github.com/smtpsec/smtpsec/policycache"
+)
+
+// The common flow of an MTA: look up the policy of the recipient's domain
+// before delivering, walk the MX hosts in priority order skipping those an
+// enforced policy does not allow, and keep what TLS-RPT needs.
+//
+// The example runs against a DNS server and a policy host on 127.0.0.1,
+// where example.com publishes an enforce policy for mx1.example.com and
+// *.mail.example.net.
+func Example() {
+	internet := startInternet()
+	defer internet.Stop()
+
+	cache, err := policycache.New(policycache.Config{
+		Resolver:   &policycache.DNSResolver{Servers: []string{internet.DNS.Addr}},
+		HTTPClient: internet.Host.Client(), // a real MTA leaves this nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+
+	res, err := cache.Lookup(context.Background(), "example.com")
+	if err != nil {
+		log.Fatal(err) // only an invalid domain, a cancelled context or a closed cache
+	}
+	fmt.Println("mode:", res.Policy.Mode, "id:", res.ID)
+
+	// The MX hosts of example.com, by priority, as DNS returned them.
+	for _, mx := range []string{"mx.attacker.example", "mx1.example.com"} {
+		if !res.AllowsMX(mx) {
+			if res.Enforced() {
+				fmt.Println(mx + ": not allowed by the policy, skipped")
+				continue
+			}
+			fmt.Println(mx + ": not allowed; delivering anyway and reporting it")
+		}
+		fmt.Println(mx + ": deliver with STARTTLS and a valid certificate, or defer")
+		break
+	}
+	fmt.Println("TLS-RPT:", res.Report.Type, res.Report.Domain, res.Report.MXHost, "failure:", res.Failure == "")
+
+	// The next delivery finds the policy in memory.
+	res, _ = cache.Lookup(context.Background(), "example.com")
+	fmt.Println("from cache:", res.FromCache, "fresh:", res.Fresh)
+	// Output:
+	// mode: enforce id: 20260501
+	// mx.attacker.example: not allowed by the policy, skipped
+	// mx1.example.com: deliver with STARTTLS and a valid certificate, or defer
+	// TLS-RPT: sts example.com [mx1.example.com *.mail.example.net] failure: true
+	// from cache: true fresh: true
+}
+
+// With nothing cached, a policy that cannot be fetched means delivering as
+// if the domain had no policy (fail-open), and reporting the failure.
+func ExampleCache_Lookup_fetchFailure() {
+	internet := startInternet()
+	defer internet.Stop()
+	internet.Publish("example.net", "1", "version: STSv1\nmode: enforce\n") // invalid: no mx, no max_age
+
+	cache, err := policycache.New(policycache.Config{
+		Resolver:   &policycache.DNSResolver{Servers: []string{internet.DNS.Addr}},
+		HTTPClient: internet.Host.Client(),
+		Logger:     discardLogger(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+
+	res, _ := cache.Lookup(context.Background(), "example.net")
+	fmt.Println("policy:", res.Policy, "allows any MX:", res.AllowsMX("mx.example.net"))
+	fmt.Println("report:", res.Report.Type, res.Report.Domain, res.Failure)
+	fmt.Println("invalid policy:", errors.Is(res.Err, mtasts.ErrInvalidPolicy))
+	// Output:
+	// policy: <nil> allows any MX: true
+	// report: sts example.net sts-policy-invalid
+	// invalid policy: true
+}
+
+// A DirStore keeps policies across restarts: a new process applies the
+// policy it fetched before, even when the policy host is unreachable.
+func ExampleDirStore() {
+	internet := startInternet()
+	defer internet.Stop()
+	dir, err := os.MkdirTemp("", "policycache")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	cfg := policycache.Config{
+		Resolver:   &policycache.DNSResolver{Servers: []string{internet.DNS.Addr}},
+		HTTPClient: internet.Host.Client(),
+		Store:      policycache.DirStore(dir),
+		Logger:     discardLogger(),
+	}
+	before, err := policycache.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	before.Lookup(context.Background(), "example.com")
+	before.Close()
+
+	internet.Host.Set("example.com", site{Unreachable: true})
+	after, err := policycache.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer after.Close()
+	res, _ := after.Lookup(context.Background(), "example.com")
+	fmt.Println(res.Policy.Mode, res.ID, "from cache:", res.FromCache)
+	// Output: enforce 20260501 from cache: true
+}
+
+// A MemoryStore is the default Store; a Store is a small map of bytes.
+func ExampleMemoryStore() {
+	var s policycache.MemoryStore
+	ctx := context.Background()
+	s.Put(ctx, "example.com", []byte("an entry"))
+	data, _ := s.Get(ctx, "example.com")
+	fmt.Printf("%s\n", data)
+	_, err := s.Get(ctx, "example.org")
+	fmt.Println(err == policycache.ErrCacheMiss)
+	// Output:
+	// an entry
+	// true
+}
+
+// LookupTXTTTL returns the records and how long they may be kept, and tells
+// an absent record from a failure with the fields of *net.DNSError.
+func ExampleDNSResolver_LookupTXTTTL() {
+	internet := startInternet()
+	defer internet.Stop()
+	r := &policycache.DNSResolver{Servers: []string{internet.DNS.Addr}}
+
+	txt, ttl, err := r.LookupTXTTTL(context.Background(), "_mta-sts.example.com")
+	fmt.Println(txt, ttl, err)
+
+	_, _, err = r.LookupTXTTTL(context.Background(), "_mta-sts.example.org")
+	var dnsErr *net.DNSError
+	fmt.Println(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+	// Output:
+	// [v=STSv1; id=20260501;] 5m0s <nil>
+	// true
+}
+
+// AllowsMX applies the MX host patterns of RFC 8461 §4.1.
+func ExampleResult_AllowsMX() {
+	p, err := mtasts.ParsePolicy([]byte("version: STSv1\nmode: enforce\nmx: *.mail.example.net\nmax_age: 604800\n"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	res := policycache.Result{Domain: "example.net", Policy: p}
+	for _, mx := range []string{"MX7.Mail.Example.NET.", "mail.example.net", "a.b.mail.example.net"} {
+		fmt.Println(mx, res.AllowsMX(mx))
+	}
+	// Output:
+	// MX7.Mail.Example.NET. true
+	// mail.example.net false
+	// a.b.mail.example.net false
+}
