@@ -85,14 +85,18 @@ func ParseReport(r io.Reader) (*Report, error) {
 func (d *Decoder) Decode(r io.Reader) (*Report, error) {
 	maxIn, maxOut := d.limits()
 	in := &limitedReader{r: r, n: maxIn + 1}
+	// Peek at the first two bytes for the gzip magic; a shorter input is
+	// left to the JSON decoder to reject.
 	var head [2]byte
-	n, err := io.ReadFull(in, head[:])
+	n, _ := io.ReadFull(in, head[:])
 	if in.err != nil {
 		return nil, fmt.Errorf("tlsrpt: reading report: %w", in.err)
 	}
-	_ = err // a short input is left to the JSON decoder
 	rest := io.MultiReader(bytes.NewReader(head[:n]), in)
-	var text string
+	var (
+		text string
+		err  error
+	)
 	if n == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		text, err = gunzip(rest, in, maxIn, maxOut)
 	} else {

@@ -235,7 +235,7 @@ func (l *messageLimit) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		// Tell a message of exactly the limit from a longer one.
 		var b [1]byte
-		for {
+		for range 100 {
 			n, err := l.r.Read(b[:])
 			if n > 0 {
 				l.exceeded = true
@@ -245,6 +245,7 @@ func (l *messageLimit) Read(p []byte) (int, error) {
 				return 0, err
 			}
 		}
+		return 0, io.ErrNoProgress
 	}
 	if int64(len(p)) > l.n {
 		p = p[:l.n]

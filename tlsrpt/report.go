@@ -40,12 +40,23 @@ const (
 
 // Report is an aggregate TLS report (RFC 8460 §4): the results of one
 // sending organisation's sessions to one policy domain over a date range.
+//
+// The struct tags name the members of the §4.4 schema. Report has its own
+// MarshalJSON (strict RFC form) and UnmarshalJSON (lenient, see the package
+// documentation); the other types rely on the tags.
 type Report struct {
-	OrganizationName string         `json:"organization-name"`
-	DateRange        DateRange      `json:"date-range"`
-	ContactInfo      string         `json:"contact-info"`
-	ReportID         string         `json:"report-id"`
-	Policies         []PolicyResult `json:"policies"`
+	// OrganizationName names the organisation responsible for the report.
+	OrganizationName string `json:"organization-name"`
+	// DateRange is the period the report covers.
+	DateRange DateRange `json:"date-range"`
+	// ContactInfo is how to reach the reporting organisation, usually an
+	// email address; its domain is the sender of the file name (§5.1).
+	ContactInfo string `json:"contact-info"`
+	// ReportID identifies the report; the Report-ID of the email subject
+	// is derived from it (§5.3).
+	ReportID string `json:"report-id"`
+	// Policies holds one result per policy applied.
+	Policies []PolicyResult `json:"policies"`
 
 	// notes holds what the decoder read leniently (the deviations of real
 	// senders listed in the package documentation); Validate reports them.
@@ -55,20 +66,22 @@ type Report struct {
 // DateRange is the report window (RFC 8460 §4.4 date-range), normally one
 // whole UTC day from 00:00:00Z to 24:00:00Z (§4.1).
 type DateRange struct {
-	Start time.Time `json:"start-datetime"`
-	End   time.Time `json:"end-datetime"`
+	Start time.Time `json:"start-datetime"` // RFC 3339 date-time, written in UTC
+	End   time.Time `json:"end-datetime"`   // RFC 3339 date-time, written in UTC
 }
 
 // PolicyResult is one element of the policies array: a policy, the
 // session counts under it, and the failures grouped by detail (§4.4).
 type PolicyResult struct {
-	Policy         Policy          `json:"policy"`
-	Summary        Summary         `json:"summary"`
+	Policy  Policy  `json:"policy"`
+	Summary Summary `json:"summary"`
+	// FailureDetails groups the failed sessions; empty when none failed.
 	FailureDetails []FailureDetail `json:"failure-details,omitempty"`
 }
 
 // Policy describes the policy a sender applied (RFC 8460 §4.4 policy).
 type Policy struct {
+	// Type is the kind of policy: tlsa, sts or no-policy-found.
 	Type PolicyType `json:"policy-type"`
 	// String holds the policy, one line (or one TLSA record) per element.
 	String []string `json:"policy-string,omitempty"`
@@ -80,19 +93,34 @@ type Policy struct {
 
 // Summary counts the sessions under one policy (RFC 8460 §4.4 summary).
 type Summary struct {
+	// TotalSuccessfulSessionCount counts the sessions that negotiated TLS
+	// and passed the policy.
 	TotalSuccessfulSessionCount int64 `json:"total-successful-session-count"`
-	TotalFailureSessionCount    int64 `json:"total-failure-session-count"`
+	// TotalFailureSessionCount counts the sessions that failed.
+	TotalFailureSessionCount int64 `json:"total-failure-session-count"`
 }
 
 // FailureDetail groups failed sessions that share a result type and
 // endpoints (RFC 8460 §4.4 failure-details).
 type FailureDetail struct {
-	ResultType            ResultType `json:"result-type"`
-	SendingMTAIP          netip.Addr `json:"sending-mta-ip,omitzero"`
-	ReceivingMXHostname   string     `json:"receiving-mx-hostname,omitempty"`
-	ReceivingMXHelo       string     `json:"receiving-mx-helo,omitempty"`
-	ReceivingIP           netip.Addr `json:"receiving-ip,omitzero"`
-	FailedSessionCount    int64      `json:"failed-session-count"`
-	AdditionalInformation string     `json:"additional-information,omitempty"`
-	FailureReasonCode     string     `json:"failure-reason-code,omitempty"`
+	// ResultType says what failed (§4.3).
+	ResultType ResultType `json:"result-type"`
+	// SendingMTAIP is the address of the sending MTA that tried the
+	// session; the zero Addr means absent.
+	SendingMTAIP netip.Addr `json:"sending-mta-ip,omitzero"`
+	// ReceivingMXHostname is the name of the MX host the sender connected to.
+	ReceivingMXHostname string `json:"receiving-mx-hostname,omitempty"`
+	// ReceivingMXHelo is the name the MX host gave in its greeting
+	// (optional).
+	ReceivingMXHelo string `json:"receiving-mx-helo,omitempty"`
+	// ReceivingIP is the address of the MX host; the zero Addr means absent.
+	ReceivingIP netip.Addr `json:"receiving-ip,omitzero"`
+	// FailedSessionCount counts the sessions that failed this way.
+	FailedSessionCount int64 `json:"failed-session-count"`
+	// AdditionalInformation is a URI pointing to more about the failures
+	// (optional).
+	AdditionalInformation string `json:"additional-information,omitempty"`
+	// FailureReasonCode is a code or message about the failure; §4.3
+	// asks for it with certificate-not-trusted and validation-failure.
+	FailureReasonCode string `json:"failure-reason-code,omitempty"`
 }

@@ -62,6 +62,9 @@ func printPlan(w io.Writer, ttl uint32, sites []site) {
 		}
 		fmt.Fprintln(w, zoneTXT("_mta-sts."+s.domain, ttl, (&mtasts.Record{ID: s.id}).String()))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "; Step 3: once the records are visible, inspect each domain, for example:")
+	fmt.Fprintf(w, ";   go run ./examples/check %s\n", sites[0].domain)
 }
 
 // zoneTXT returns a TXT record in zone-file form (RFC 1035 §5.1), its

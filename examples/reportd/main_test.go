@@ -4,16 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -22,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpsec/smtpsec/examples/demo/world"
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
 
@@ -288,12 +282,12 @@ func TestPOST(t *testing.T) {
 // under testing.
 func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
-	pool := writeCert(t, dir, "127.0.0.1")
+	pool := writeCert(t, dir, "reportd.test")
 	base, stop := server(t, "-cert", filepath.Join(dir, "cert.pem"), "-key", filepath.Join(dir, "key.pem"))
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("base URL %q is not https", base)
 	}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "reportd.test"}}}
 	r := testingReport("r2@sender.example", 10)
 	r.Policies[0].Summary.TotalFailureSessionCount = 4
 	r.Policies[0].FailureDetails = []tlsrpt.FailureDetail{{
@@ -313,41 +307,23 @@ func TestHTTPS(t *testing.T) {
 	}
 }
 
-// writeCert writes a self-signed certificate for ip and its key to
-// dir/cert.pem and dir/key.pem and returns a pool trusting it.
-func writeCert(t *testing.T, dir, ip string) *x509.CertPool {
+// writeCert writes a certificate for name, issued by a new CA, and its
+// key to dir/cert.pem and dir/key.pem, and returns a pool trusting the CA.
+func writeCert(t *testing.T, dir, name string) *x509.CertPool {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := world.NewCA(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "reportd test"},
-		IPAddresses:  []net.IP{net.ParseIP(ip)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	certPEM, keyPEM, err := ca.IssuePEM(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for name, block := range map[string]*pem.Block{
-		"cert.pem": {Type: "CERTIFICATE", Bytes: der},
-		"key.pem":  {Type: "PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
+	return ca.Pool
 }

@@ -85,3 +85,19 @@ func (ca *CA) Issue(names ...string) (tls.Certificate, error) {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
+
+// IssuePEM is Issue returning the certificate and its private key in PEM
+// form, as servers read them from files.
+func (ca *CA) IssuePEM(names ...string) (certPEM, keyPEM []byte, err error) {
+	cert, err := ca.Issue(names...)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})
+	return certPEM, keyPEM, nil
+}

@@ -1,34 +1,33 @@
 package world
 
 import (
-	"net/http"
+	"context"
 	"sync"
 
 	"github.com/smtpsec/smtpsec/mtasts"
 )
 
-// policyServer is a temporary stand-in until mtasts.Handler exists.
-type policyServer struct {
+// policies holds the policy each domain's policy host serves; the world's
+// program changes them while the host runs.
+type policies struct {
 	mu sync.Mutex
-	p  *mtasts.Policy
+	m  map[string]*mtasts.Policy // by policy domain
 }
 
-func newPolicyServer() *policyServer { return &policyServer{} }
-
-func (s *policyServer) set(p *mtasts.Policy) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.p = p
+// get is the Policy function of the mtasts.Handler: nil (404) for a
+// domain without a policy.
+func (p *policies) get(_ context.Context, domain string) (*mtasts.Policy, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[domain], nil
 }
 
-func (s *policyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	p := s.p
-	s.mu.Unlock()
-	if p == nil || r.URL.Path != "/.well-known/mta-sts.txt" {
-		http.NotFound(w, r)
-		return
+// set makes the host serve pol for domain.
+func (p *policies) set(domain string, pol *mtasts.Policy) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]*mtasts.Policy{}
 	}
-	w.Header().Set("Content-Type", "text/plain")
-	w.Write([]byte(p.String()))
+	p.m[domain] = pol
 }

@@ -63,7 +63,7 @@ type World struct {
 	// MX holds the MX hosts of example.com in order of preference.
 	MX []*SMTP
 
-	policy     *policyServer
+	policies   policies
 	policyHost *HTTPS
 	reportHost *HTTPS
 
@@ -110,8 +110,7 @@ func New(start time.Time) (w *World, err error) {
 	}
 	w.DNS.SetMX(Domain, TTL, MX1, MX2)
 
-	w.policy = newPolicyServer()
-	if w.policyHost, err = w.serve(PolicyHost, w.policy); err != nil {
+	if w.policyHost, err = w.serve(PolicyHost, &mtasts.Handler{Policy: w.policies.get}); err != nil {
 		return nil, err
 	}
 	receiver := &tlsrpt.Handler{Report: w.takeReport, Strict: true}
@@ -150,7 +149,7 @@ func (w *World) Close() {
 // the policy file on the policy host, then the TXT record with the new id
 // (derived from the policy's content). It returns the id.
 func (w *World) Publish(p *mtasts.Policy) string {
-	w.policy.set(p)
+	w.policies.set(Domain, p)
 	id := mtasts.PolicyID(p)
 	w.AnnounceID(id)
 	return id
