@@ -16,8 +16,10 @@ import (
 const PolicyPath = "/.well-known/mta-sts.txt"
 
 // DefaultCacheMaxAge is the Cache-Control max-age Handler sends when
-// CacheMaxAge is zero: one minute, the value RFC 8461 §8.2 gives as
-// reasonable for a reverse proxy in front of the policy host.
+// CacheMaxAge is zero: one minute. RFC 8461 §8.2 notes that HTTP caching,
+// which senders MUST NOT use (§3.3), may still help a reverse proxy in
+// front of the policy host; a minute keeps a changed policy visible
+// before the TXT record announcing it is published (§8.1).
 const DefaultCacheMaxAge = time.Minute
 
 // ErrUnknownDomain is returned by a Handler's Policy function for a domain
@@ -110,12 +112,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
+	// The header values share one allocation; each slice is capped so that
+	// an append by a wrapping ResponseWriter copies instead of overwriting.
+	vals := [4]string{"text/plain; charset=utf-8", strconv.Itoa(len(body)), "nosniff", h.cacheControl()}
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/plain; charset=utf-8")
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	if cc := h.cacheControl(); cc != "" {
-		hdr.Set("Cache-Control", cc)
+	hdr["Content-Type"] = vals[0:1:1]
+	hdr["Content-Length"] = vals[1:2:2]
+	hdr["X-Content-Type-Options"] = vals[2:3:3]
+	if vals[3] != "" {
+		hdr["Cache-Control"] = vals[3:4:4]
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {

@@ -197,10 +197,10 @@ func unwrapStage(err error) error {
 	return err
 }
 
-// roundDays formats d as whole days, or hours below two days.
+// roundDays formats d in days, or in hours below two days, rounded.
 func roundDays(d time.Duration) string {
 	if d < 48*time.Hour {
-		return fmt.Sprintf("%d hours", int(d/time.Hour))
+		return fmt.Sprintf("%d hours", int(d.Round(time.Hour)/time.Hour))
 	}
-	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	return fmt.Sprintf("%d days", int(d.Round(24*time.Hour)/(24*time.Hour)))
 }

@@ -40,8 +40,15 @@ func RecordTXT(domain string, r *Record, ttl time.Duration) (*dns.TXT, error) {
 		return nil, fmt.Errorf("%w: nil record", ErrInvalidRecord)
 	}
 	text := r.String()
-	if _, err := ParseRecord(text); err != nil {
+	parsed, err := ParseRecord(text)
+	if err != nil {
 		return nil, err
+	}
+	if parsed.String() != text {
+		// Text that parses but means another record, such as an id
+		// with a trailing space ("id=0 ; x=1" reads as id 0).
+		return nil, &SyntaxError{Err: ErrInvalidRecord, Line: 1, Column: 1,
+			Msg: fmt.Sprintf("the record reads back as %q: an id or extension holds characters its grammar does not allow", parsed.String())}
 	}
 	return txtRR("_mta-sts.", domain, text, ttl)
 }

@@ -31,9 +31,6 @@ func dayStart(d int64) time.Time {
 	return time.Unix(d*secondsPerDay, 0).UTC()
 }
 
-// utcDay is 00:00:00Z of the UTC day holding t.
-func utcDay(t time.Time) time.Time { return dayStart(dayNumber(t)) }
-
 // dateRange is the report window of UTC day d: 00:00:00Z to 23:59:59Z, the
 // form of the RFC 8460 Appendix B example and of the largest senders.
 func dateRange(d int64) DateRange {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -398,6 +399,39 @@ func TestBrokenGzip(t *testing.T) {
 	// Gzip of something that is not JSON.
 	if _, err := ParseReport(bytes.NewReader(gzipBytes(t, []byte("<html>")))); !errors.As(err, &se) {
 		t.Errorf("gzip of HTML: %v", err)
+	}
+}
+
+// A Decoder is safe for concurrent use.
+func TestDecoderConcurrent(t *testing.T) {
+	d := &Decoder{MaxReportSize: 1 << 20}
+	plain := []byte(sampleReportJSON("", "", "", ""))
+	gz := gzipBytes(t, plain)
+	want, err := d.Decode(bytes.NewReader(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			data := plain
+			if i%2 == 1 {
+				data = gz
+			}
+			for range 20 {
+				r, err := d.Decode(bytes.NewReader(data))
+				if err != nil || !reflect.DeepEqual(r, want) {
+					errs <- fmt.Errorf("concurrent Decode: %v", err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
 

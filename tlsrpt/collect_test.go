@@ -170,6 +170,11 @@ func TestCollectorReport(t *testing.T) {
 	if got := b.Policies[0]; got.Policy.Type != PolicyNotFound || got.Summary != (Summary{1, 0}) {
 		t.Errorf("b.example %+v", got)
 	}
+	for _, r := range reps {
+		if err := r.Validate(); err != nil {
+			t.Errorf("report of %s: %v", r.Policies[0].Policy.Domain, err)
+		}
+	}
 }
 
 func TestCollectorDayNotOver(t *testing.T) {
@@ -243,7 +248,8 @@ func TestCollectorPolicyIdentity(t *testing.T) {
 		{Type: PolicySTS, Domain: "example.com", MXHost: []string{"a"}},
 		{Type: PolicySTS, Domain: "example.com", String: []string{"a"}},
 	} {
-		if c.Policy(q) == a || c.Policy(q) != c.Policy(q) {
+		first := c.Policy(q)
+		if first == a || c.Policy(q) != first {
 			t.Errorf("policy %+v: wrong counter", q)
 		}
 	}
@@ -439,6 +445,9 @@ func TestCollectorOverflow(t *testing.T) {
 	reps, err := c.Reports(context.Background(), day1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := reps[0].Validate(); err != nil {
+		t.Errorf("report with folded details: %v", err)
 	}
 	pr := reps[0].Policies[0]
 	if pr.Summary != (Summary{1, 13}) {
@@ -721,4 +730,26 @@ func TestCollectorSystemClock(t *testing.T) {
 	if len(rs) != 1 || rs[0].Summary.TotalSuccessfulSessionCount != 1 {
 		t.Errorf("stored %+v", rs)
 	}
+}
+
+// TestCollectorCollectable: the midnight timer of a Collector on the
+// system clock does not keep it alive.
+func TestCollectorCollectable(t *testing.T) {
+	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example"}
+	c.Policy(stsPolicy("example.com")).Success()
+	if c.timer == nil {
+		t.Fatal("no timer")
+	}
+	collected := make(chan struct{})
+	runtime.AddCleanup(c, func(ch chan struct{}) { close(ch) }, collected)
+	c = nil
+	for range 50 {
+		runtime.GC()
+		select {
+		case <-collected:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Error("an unreachable Collector was not collected")
 }

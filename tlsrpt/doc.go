@@ -38,7 +38,8 @@
 // and MaxReportSize bytes of JSON after decompression
 // (DefaultMaxReportSize, 50 MiB). It reads one byte past a limit to see
 // that it is exceeded, then stops with an error matching ErrTooLarge, so a
-// gzip bomb costs at most MaxReportSize bytes of memory. Arrays and
+// gzip bomb costs a buffer of MaxReportSize bytes (up to twice that while
+// the buffer grows) and no more. Arrays and
 // objects may nest 10000 deep, as in encoding/json. The strings of a
 // decoded report share the memory of the decoded JSON text.
 //
@@ -80,7 +81,8 @@
 //
 // Rejected with a *SyntaxError (with line, column and JSON path): JSON
 // syntax errors (the RFC's Appendix B as printed has a line break inside a
-// string), data after the report, values of the wrong type (policies not
+// string; a byte order mark, which RFC 8259 §8.1 forbids senders to add,
+// is one too), data after the report, values of the wrong type (policies not
 // an array, counts as strings, fractional or out of int64), and
 // date-times that are not RFC 3339 in other ways (seconds 60, offset hours
 // past 23, a space for "T").

@@ -190,6 +190,17 @@ func ExampleReport_MarshalJSON() {
 	// } <nil>
 }
 
+func ExampleReport_UnmarshalJSON() {
+	// A report inside another JSON document, read with encoding/json.
+	var stored struct {
+		Received time.Time     `json:"received"`
+		Report   tlsrpt.Report `json:"report"`
+	}
+	err := json.Unmarshal([]byte(`{"received": "2024-03-02T04:00:00Z", "report": `+receivedReport+`}`), &stored)
+	fmt.Println(stored.Report.OrganizationName, stored.Report.Policies[0].Summary.TotalSuccessfulSessionCount, err)
+	// Output: Microsoft Corporation 1432 <nil>
+}
+
 func ExampleEncodeGzip() {
 	r, _ := tlsrpt.ParseReport(strings.NewReader(receivedReport))
 	var body bytes.Buffer // the body of an application/tlsrpt+gzip POST

@@ -8,10 +8,10 @@ import (
 )
 
 // This file holds the report decoder: one pass over the JSON text with the
-// scanner of jsonscan.go, specialised for the RFC 8460 §4.4 schema. Strings without escapes are
-// substrings of the text (no copy); unknown members are checked for syntax
-// and skipped; the tolerated deviations of real senders are recorded as
-// notes, which Validate reports.
+// scanner of jsonscan.go, specialised for the RFC 8460 §4.4 schema.
+// Strings without escapes are substrings of the text (no copy); unknown
+// members are checked for syntax and skipped; the tolerated deviations of
+// real senders are recorded as notes, which Validate reports.
 
 // Contexts of the decoder, used to build JSON paths for notes and errors.
 const (
@@ -23,6 +23,7 @@ const (
 	inDetail
 )
 
+// decoder holds the state of one decodeReport call.
 type decoder struct {
 	s     string
 	i     int

@@ -28,7 +28,7 @@ func sampleReportJSON(policy, summary, details, extra string) string {
 	return `{` + extra + `,"policies":[{"policy":{` + policy + `},"summary":{` + summary + `},"failure-details":[` + details + `]}]}`
 }
 
-func decodeString(s string) (*Report, error) { return ParseReport(strings.NewReader(s)) }
+func decodeReportString(s string) (*Report, error) { return ParseReport(strings.NewReader(s)) }
 
 // notePaths returns "path: message" for each lenient reading of r.
 func notePaths(r *Report) []string {
@@ -40,7 +40,7 @@ func notePaths(r *Report) []string {
 }
 
 func TestDecodeReportValues(t *testing.T) {
-	r, err := decodeString(sampleReportJSON("", "", "", ""))
+	r, err := decodeReportString(sampleReportJSON("", "", "", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestDecodeLenient(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		r, err := decodeString(tt.json)
+		r, err := decodeReportString(tt.json)
 		if err != nil {
 			t.Errorf("%s: %v", tt.name, err)
 			continue
@@ -255,7 +255,7 @@ func TestDecodeLenient(t *testing.T) {
 			t.Errorf("%s: MarshalJSON: %v", tt.name, err)
 			continue
 		}
-		again, err := decodeString(string(b))
+		again, err := decodeReportString(string(b))
 		if err != nil {
 			t.Errorf("%s: decoding the re-encoded report: %v\n%s", tt.name, err, b)
 			continue
@@ -335,7 +335,7 @@ func TestDecodeErrors(t *testing.T) {
 		if tt.at != "" {
 			tt.column = strings.Index(tt.json, tt.at) + 1
 		}
-		r, err := decodeString(tt.json)
+		r, err := decodeReportString(tt.json)
 		if err == nil {
 			t.Errorf("%s: decoded %#v, want an error", tt.name, r)
 			continue

@@ -169,3 +169,84 @@ func TestMarshalJSONAllocations(t *testing.T) {
 		t.Errorf("MarshalJSON allocates %v times, want 1", allocs)
 	}
 }
+
+// FuzzEncodeReport builds reports from arbitrary values and checks
+// decode(encode(r)) == r. Strings that are not valid UTF-8 are compared
+// after the encoder's replacement of each invalid byte with U+FFFD.
+func FuzzEncodeReport(f *testing.F) {
+	f.Add("Sender", "example.net", "mx: *.example.net", "X509 \"x\"\n", int64(5), int64(-1), []byte{192, 0, 2, 1}, int64(1709251200), int64(0), uint16(3))
+	f.Add("\xff\u2028", "", "", "\x00", int64(1<<62), int64(0), []byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, int64(-62135596800), int64(999999999), uint16(0))
+	f.Fuzz(func(t *testing.T, org, domain, line, reason string, n1, n2 int64, ip []byte, sec, nsec int64, shape uint16) {
+		// Each invalid byte becomes U+FFFD, as ranging over a string does.
+		valid := func(s string) string {
+			var b strings.Builder
+			for _, r := range s {
+				b.WriteRune(r)
+			}
+			return b.String()
+		}
+		addr, _ := netip.AddrFromSlice(ip)
+		start := time.Unix(sec, nsec%1e9).UTC()
+		if y := start.Year(); y < 0 || y > 9999 {
+			return // RFC 3339 cannot write it; MarshalJSON says so
+		}
+		r := &Report{
+			OrganizationName: org,
+			DateRange:        DateRange{Start: start, End: start.Add(time.Duration(n2 % 1e12))},
+			ContactInfo:      reason,
+			ReportID:         line,
+		}
+		if y := r.DateRange.End.Year(); y < 0 || y > 9999 {
+			return
+		}
+		for i := range int(shape % 4) {
+			pr := PolicyResult{
+				Policy:  Policy{Type: PolicyType(line), Domain: domain},
+				Summary: Summary{TotalSuccessfulSessionCount: n1, TotalFailureSessionCount: n2},
+			}
+			if shape&4 != 0 {
+				pr.Policy.String = []string{line, reason}
+				pr.Policy.MXHost = []string{domain}
+			}
+			for range i {
+				pr.FailureDetails = append(pr.FailureDetails, FailureDetail{
+					ResultType: ResultType(reason), SendingMTAIP: addr, ReceivingMXHostname: domain,
+					ReceivingMXHelo: org, ReceivingIP: addr, FailedSessionCount: n1,
+					AdditionalInformation: line, FailureReasonCode: reason,
+				})
+			}
+			r.Policies = append(r.Policies, pr)
+		}
+		b, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatalf("MarshalJSON: %v", err)
+		}
+		got, err := decodeReportString(string(b))
+		if err != nil {
+			t.Fatalf("decoding %s: %v", b, err)
+		}
+		// The expected report: strings made valid, addresses without zones.
+		want := *r
+		want.OrganizationName, want.ContactInfo, want.ReportID = valid(org), valid(reason), valid(line)
+		want.Policies = nil
+		for _, pr := range r.Policies {
+			pr.Policy.Type, pr.Policy.Domain = PolicyType(valid(string(pr.Policy.Type))), valid(pr.Policy.Domain)
+			if pr.Policy.String != nil {
+				pr.Policy.String = []string{valid(line), valid(reason)}
+				pr.Policy.MXHost = []string{valid(domain)}
+			}
+			var fds []FailureDetail
+			for _, fd := range pr.FailureDetails {
+				fd.ResultType = ResultType(valid(string(fd.ResultType)))
+				fd.ReceivingMXHostname, fd.ReceivingMXHelo = valid(fd.ReceivingMXHostname), valid(fd.ReceivingMXHelo)
+				fd.AdditionalInformation, fd.FailureReasonCode = valid(fd.AdditionalInformation), valid(fd.FailureReasonCode)
+				fds = append(fds, fd)
+			}
+			pr.FailureDetails = fds
+			want.Policies = append(want.Policies, pr)
+		}
+		if !sameReport(got, &want) {
+			t.Fatalf("decode(encode(r)) != r:\n%#v\n%#v\n%s", got, &want, b)
+		}
+	})
+}

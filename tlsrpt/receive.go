@@ -140,7 +140,7 @@ func (h *Handler) reply(w http.ResponseWriter, req *http.Request, code int, msg 
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	io.WriteString(w, "tlsrpt: "+msg+"\n")
+	io.WriteString(w, "tlsrpt: "+strings.TrimPrefix(msg, "tlsrpt: ")+"\n")
 }
 
 // ErrNoReport is returned by ParseMessage for an email that holds no TLS

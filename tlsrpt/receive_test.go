@@ -392,3 +392,40 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHandler: whatever the body, a Handler answers 200, 400 or 413, and
+// hands over only reports that encode again.
+func FuzzHandler(f *testing.F) {
+	rep := collectedReport(f)
+	js := encodeJSON(f, rep)
+	f.Add(js, false)
+	f.Add(gzipOf(f, js), true)
+	f.Add([]byte(`{"policies":{}}`), false)
+	f.Add(gzipOf(f, []byte("{")), true)
+	log, _ := quietLogger()
+	h := &Handler{
+		Decoder: Decoder{MaxCompressedSize: 32 << 10, MaxReportSize: 256 << 10},
+		Logger:  log,
+		Report: func(ctx context.Context, r *Report) error {
+			_, err := r.MarshalJSON()
+			if err != nil && !strings.Contains(err.Error(), "year") {
+				return fmt.Errorf("handed over a report that does not encode: %w", err)
+			}
+			return nil
+		},
+	}
+	f.Fuzz(func(t *testing.T, body []byte, gz bool) {
+		req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", MediaTypeJSON)
+		if gz {
+			req.Header.Set("Content-Type", MediaTypeGzip)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		switch w.Code {
+		case 200, 400, 413:
+		default:
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	})
+}

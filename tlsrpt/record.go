@@ -50,6 +50,7 @@ var (
 // It matches ErrInvalidRecord.
 type RecordError struct {
 	Record string // the TXT record text
+	Line   int    // always 1: a record is one line
 	Column int    // 1-based byte position of the error in Record
 	Msg    string
 }
@@ -110,7 +111,7 @@ func SelectRecord(txts []string) (*Record, error) {
 // a host. Any other problem is a *RecordError matching ErrInvalidRecord.
 func ParseRecord(txt string) (*Record, error) {
 	if !strings.HasPrefix(txt, recordVersion) {
-		return nil, &RecordError{Record: txt, Column: 1, Msg: "does not start with " + recordVersion}
+		return nil, &RecordError{Record: txt, Line: 1, Column: 1, Msg: "does not start with " + recordVersion}
 	}
 	// A record with up to two URIs takes one allocation.
 	a := new(recordAlloc)
@@ -156,7 +157,7 @@ type recordAlloc struct {
 }
 
 func recordErr(txt string, at int, msg string) error {
-	return &RecordError{Record: txt, Column: at + 1, Msg: msg}
+	return &RecordError{Record: txt, Line: 1, Column: at + 1, Msg: msg}
 }
 
 func skipWSP(s string, i int) int {

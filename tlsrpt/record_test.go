@@ -153,7 +153,7 @@ func TestParseRecordInvalid(t *testing.T) {
 			t.Errorf("ParseRecord(%q) error %T is not a *RecordError", tt.txt, err)
 			continue
 		}
-		if re.Column != tt.column || !strings.Contains(re.Msg, tt.msg) || re.Record != tt.txt {
+		if re.Line != 1 || re.Column != tt.column || !strings.Contains(re.Msg, tt.msg) || re.Record != tt.txt {
 			t.Errorf("ParseRecord(%q) = column %d %q, want column %d containing %q", tt.txt, re.Column, re.Msg, tt.column, tt.msg)
 		}
 	}

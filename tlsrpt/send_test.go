@@ -158,15 +158,21 @@ func TestSendRetries(t *testing.T) {
 }
 
 func TestSendCancel(t *testing.T) {
-	u, client, n := countingServer(t, 503, 503, 503)
+	tried := make(chan struct{}, 1)
+	srv, client := newDeliveryCA(t).httpsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		select {
+		case tried <- struct{}{}:
+		default:
+		}
+	}))
+	u, _ := url.Parse(srv.URL)
 	log, _ := quietLogger()
 	s := &Sender{HTTPClient: client, Backoff: time.Hour, Logger: log}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Send(ctx, collectedReport(t), &Record{RUA: []*url.URL{u}}) }()
-	for n.Load() == 0 {
-		time.Sleep(time.Millisecond) // wait for the first try, then cancel during the backoff
-	}
+	<-tried // the first try failed; cancel during the hour of backoff
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Send = %v, want context.Canceled", err)

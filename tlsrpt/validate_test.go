@@ -152,7 +152,7 @@ func TestValidateDecodedDeviations(t *testing.T) {
 		`"policies":[{"policy":{"policy-type":"sts","policy-domain":"a.example","policy-string":["mx: b.example"],"mx-host":"b.example"},"summary":{"total-successful-session-count":1},` +
 		`"failure-details":[{"result-type":"validation-failure","sending-mta-ip":"","failed-session-count":1}]},` +
 		`{"policy":{"policy-type":"STS"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}]}`
-	r, err := decodeString(data)
+	r, err := decodeReportString(data)
 	if err != nil {
 		t.Fatal(err)
 	}

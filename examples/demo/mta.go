@@ -216,11 +216,11 @@ func (m *mta) session(ctx context.Context, host string, res policycache.Result) 
 		return s, nil
 	}
 	s.secure, s.usable = true, true
-	if res.Policy != nil && res.Policy.Mode != mtasts.ModeNone {
+	s.tlsDesc = tls.VersionName(state.Version)
+	if res.Testing() {
 		s.tlsErr = mtasts.VerifyMXCertificate(state.PeerCertificates, host, m.verify)
 	}
-	s.tlsDesc = tls.VersionName(state.Version)
-	if res.Policy != nil && res.Policy.Mode != mtasts.ModeNone {
+	if res.Enforced() || res.Testing() {
 		s.tlsDesc += ", certificate valid"
 	}
 	return s, nil

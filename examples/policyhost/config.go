@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/smtpsec/smtpsec/mtasts"
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
@@ -47,36 +49,38 @@ type domainConfig struct {
 	TLSRPT string `json:"tlsrpt"`
 }
 
-// site is a domain ready to serve: its policy, id and records.
+// site is a domain ready to serve: its policy, id and the DNS records to
+// publish, in order (TLS-RPT first, so that reports flow as soon as
+// senders see the policy).
 type site struct {
-	domain string
-	policy *mtasts.Policy
-	id     string
-	tlsrpt *tlsrpt.Record // nil if none
+	domain  string
+	policy  *mtasts.Policy
+	id      string
+	records []dns.RR
 }
 
 // loadConfig reads and checks the configuration file.
-func loadConfig(name string) (uint32, []site, error) {
+func loadConfig(name string) ([]site, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	if len(data) > maxConfigSize {
-		return 0, nil, fmt.Errorf("%s: larger than %d bytes", name, maxConfigSize)
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxConfigSize)
 	}
 	var c config
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return 0, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(c.Domains) == 0 {
-		return 0, nil, fmt.Errorf("%s: no domains", name)
+		return nil, fmt.Errorf("%s: no domains", name)
 	}
 	if c.TTL == 0 {
 		c.TTL = 3600
@@ -85,7 +89,7 @@ func loadConfig(name string) (uint32, []site, error) {
 	var sites []site
 	seen := map[string]bool{}
 	for i, d := range c.Domains {
-		s, err := d.site()
+		s, err := d.site(time.Duration(c.TTL) * time.Second)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: domains[%d] (%s): %w", name, i, d.Domain, err))
 			continue
@@ -98,13 +102,13 @@ func loadConfig(name string) (uint32, []site, error) {
 		sites = append(sites, s)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return c.TTL, sites, nil
+	return sites, nil
 }
 
-// site checks d and builds its policy and records.
-func (d domainConfig) site() (site, error) {
+// site checks d and builds its policy and records, with the TTL ttl.
+func (d domainConfig) site(ttl time.Duration) (site, error) {
 	domain, err := mtasts.ParsePattern(d.Domain)
 	if err != nil || domain[0] == '*' {
 		return site{}, fmt.Errorf("%q is not a domain name", d.Domain)
@@ -118,12 +122,23 @@ func (d domainConfig) site() (site, error) {
 	}
 	s := site{domain: string(domain), policy: p, id: mtasts.PolicyID(p)}
 	if d.TLSRPT != "" {
-		if s.tlsrpt, err = tlsrpt.ParseRecord("v=TLSRPTv1; rua=" + d.TLSRPT); err != nil {
+		rec, err := tlsrpt.ParseRecord("v=TLSRPTv1; rua=" + d.TLSRPT)
+		if err != nil {
 			return site{}, fmt.Errorf("tlsrpt: %w", err)
 		}
-		if len(s.tlsrpt.Destinations()) == 0 {
+		if len(rec.Destinations()) == 0 {
 			return site{}, fmt.Errorf("tlsrpt: %q has no mailto: or https: destination", d.TLSRPT)
 		}
+		rr, err := mtasts.TLSRPTRecordTXT(s.domain, rec.String(), ttl)
+		if err != nil {
+			return site{}, err
+		}
+		s.records = append(s.records, rr)
 	}
+	rr, err := mtasts.RecordTXT(s.domain, &mtasts.Record{ID: s.id}, ttl)
+	if err != nil {
+		return site{}, err
+	}
+	s.records = append(s.records, rr)
 	return s, nil
 }

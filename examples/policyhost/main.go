@@ -41,7 +41,7 @@
 // request, until SIGINT or SIGTERM. Senders fetch policies over HTTPS
 // only: give -cert and -key (a certificate valid for every
 // mta-sts.<domain>). Without them it speaks plain HTTP, and only on a
-// loopback address, for a reverse proxy that terminates TLS.
+// loopback IP address, for a reverse proxy that terminates TLS.
 //
 // Exit status: 0; 1 when the configuration is invalid or the server
 // fails; 2 for bad usage.
@@ -57,6 +57,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -102,13 +103,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "policyhost: -cert and -key go together")
 		return 2
 	}
-	ttl, sites, err := loadConfig(*configFile)
+	sites, err := loadConfig(*configFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "policyhost:", err)
 		return 1
 	}
 	if *printOnly {
-		printPlan(stdout, ttl, sites)
+		printPlan(stdout, sites)
 		return 0
 	}
 
@@ -147,15 +148,10 @@ func coversAll(cert tls.Certificate, sites []site) error {
 	return errors.Join(errs...)
 }
 
-// isLoopback reports whether the host of addr is a loopback address or
-// "localhost".
+// isLoopback reports whether addr is a loopback IP address and port.
 func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && ap.Addr().IsLoopback()
 }
 
 // serve runs the policy host until ctx ends.
@@ -193,16 +189,14 @@ func serve(ctx context.Context, addr string, tlsConfig *tls.Config, sites []site
 	for _, s := range publishingOrder(sites) {
 		fmt.Fprintf(stdout, "  mta-sts.%s: mode %s, id %s\n", s.domain, s.policy.Mode, s.id)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
+	stop := context.AfterFunc(ctx, func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	})
+	defer stop()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
-	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shutdown)
-	<-done
-	return err
+	return nil
 }

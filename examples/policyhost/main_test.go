@@ -92,19 +92,6 @@ func TestPrint(t *testing.T) {
 	}
 }
 
-func TestZoneTXT(t *testing.T) {
-	long := strings.Repeat("a", 300)
-	for _, c := range []struct{ text, want string }{
-		{`v=STSv1; id=1`, `x. 60 IN TXT "v=STSv1; id=1"`},
-		{`a"b\c`, `x. 60 IN TXT "a\"b\\c"`},
-		{long, `x. 60 IN TXT "` + long[:255] + `" "` + long[255:] + `"`},
-	} {
-		if got := zoneTXT("x", 60, c.text); got != c.want {
-			t.Errorf("zoneTXT(%q) = %q, want %q", c.text, got, c.want)
-		}
-	}
-}
-
 // started runs the policy host with args until the test ends and returns
 // the address it serves on.
 func started(t *testing.T, args ...string) string {

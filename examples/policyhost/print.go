@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/miekg/dns"
+
 	"github.com/smtpsec/smtpsec/mtasts"
 )
 
@@ -27,7 +29,7 @@ func publishingOrder(sites []site) []site {
 
 // printPlan writes the records to publish and the order to publish them
 // in, as a zone-file fragment whose comments explain each step.
-func printPlan(w io.Writer, ttl uint32, sites []site) {
+func printPlan(w io.Writer, sites []site) {
 	sites = publishingOrder(sites)
 	fmt.Fprintf(w, "; MTA-STS policy host for %d domains. Publish in this order (RFC 8461 §8.1):\n", len(sites))
 	fmt.Fprintln(w, "; first the policies (step 1), then the TXT records announcing them (step 2),")
@@ -57,27 +59,17 @@ func printPlan(w io.Writer, ttl uint32, sites []site) {
 			fmt.Fprintf(w, "; %s, mode none: opting out (RFC 8461 §8.3). Keep serving it until every\n", s.domain)
 			fmt.Fprintln(w, "; policy served before has expired (its max_age), then remove the records.")
 		}
-		if s.tlsrpt != nil {
-			fmt.Fprintln(w, zoneTXT("_smtp._tls."+s.domain, ttl, s.tlsrpt.String()))
+		for _, rr := range s.records {
+			fmt.Fprintln(w, zoneLine(rr))
 		}
-		fmt.Fprintln(w, zoneTXT("_mta-sts."+s.domain, ttl, (&mtasts.Record{ID: s.id}).String()))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "; Step 3: once the records are visible, inspect each domain, for example:")
 	fmt.Fprintf(w, ";   go run ./examples/check %s\n", sites[0].domain)
 }
 
-// zoneTXT returns a TXT record in zone-file form (RFC 1035 §5.1), its
-// text split into character-strings of at most 255 bytes.
-func zoneTXT(name string, ttl uint32, text string) string {
-	var parts []string
-	for len(text) > 255 {
-		parts, text = append(parts, text[:255]), text[255:]
-	}
-	parts = append(parts, text)
-	for i, p := range parts {
-		p = strings.ReplaceAll(p, `\`, `\\`)
-		parts[i] = `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
-	}
-	return fmt.Sprintf("%s. %d IN TXT %s", name, ttl, strings.Join(parts, " "))
+// zoneLine returns a record in the form of a zone-file line (RFC 1035
+// §5.1), with spaces between the fields.
+func zoneLine(rr dns.RR) string {
+	return strings.ReplaceAll(rr.String(), "\t", " ")
 }

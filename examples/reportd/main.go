@@ -13,7 +13,7 @@
 // POSTed over HTTPS (§5.4) with Content-Type application/tlsrpt+gzip or
 // application/tlsrpt+json, on any path: the rua URI https://host/any/path
 // of a TLS-RPT record. Without -cert and -key it speaks plain HTTP, which
-// it allows only on a loopback address (behind a reverse proxy that
+// it allows only on a loopback IP address (behind a reverse proxy that
 // terminates TLS). A report received twice (by email and by POST, or
 // from two files) counts once.
 //
@@ -52,6 +52,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -184,18 +185,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// isLoopback reports whether the host of addr is a loopback address or
-// "localhost".
+// isLoopback reports whether addr is a loopback IP address and port.
 func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && ap.Addr().IsLoopback()
 }
 
 // serve accepts POSTed reports at addr until ctx ends.

@@ -1,0 +1,790 @@
+package mtasts
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// autoID in site.sts stands for "v=STSv1; id=<PolicyID of the policy served>".
+const autoID = "<auto>"
+
+// site is the live setup of one domain in the test world.
+type site struct {
+	policy   string   // policy file served; "" → the default enforce policy for mx.<domain>; "-" → none (404)
+	raw      bool     // serve policy byte for byte instead of through Handler
+	sts      []string // TXT records at _mta-sts; nil → {autoID}
+	stsRcode int      // non-zero: the _mta-sts query gets this rcode
+	stsCNAME string   // _mta-sts.<domain> is a CNAME to _mta-sts.<stsCNAME>
+	mx       []string // "preference host"; nil → "10 mx.<domain>"
+	noMX     bool
+	tlsrpt   []string // nil → one valid record
+	noTLSRPT bool
+	smtp     string // kind of SMTP server for every MX host: "" good, plain, wrong, untrusted, expiring, expired, closed
+}
+
+// checkWorld is the Internet as far as Check sees it, on loopback: a DNS
+// server, a policy host (Handler over HTTPS) and SMTP servers, all trusting
+// one test CA.
+type checkWorld struct {
+	now    time.Time
+	ca     *testCA
+	dns    *testDNS
+	client *http.Client
+	// smtp maps an MX host name to the address of its server.
+	smtp map[string]string
+}
+
+func defaultPolicy(domain string) string {
+	return fmt.Sprintf("version: STSv1\nmode: enforce\nmx: mx.%s\nmax_age: 1209600\n", domain)
+}
+
+// newCheckWorld builds the world for sites.
+func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
+	t.Helper()
+	w := &checkWorld{now: time.Now(), ca: newTestCA(t), smtp: map[string]string{}}
+	var (
+		rrs        []dns.RR
+		rcodes     = map[string]int{}
+		policies   = map[string]*Policy{}
+		raw        = map[string]string{}
+		hostsNames []string
+		mxByKind   = map[string][]string{}
+	)
+	add := func(rr dns.RR, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	for domain, s := range sites {
+		hostsNames = append(hostsNames, "mta-sts."+domain)
+		text := s.policy
+		if text == "" {
+			text = defaultPolicy(domain)
+		}
+		var p *Policy
+		if text != "-" {
+			var err error
+			if p, _, err = DiagnosePolicy([]byte(text)); err != nil && !s.raw {
+				t.Fatalf("%s: policy: %v", domain, err)
+			}
+			if s.raw {
+				raw[domain] = text
+			} else {
+				policies[domain] = p
+			}
+		}
+		sts := s.sts
+		if sts == nil {
+			sts = []string{autoID}
+		}
+		switch {
+		case s.stsRcode != 0:
+			rcodes["_mta-sts."+domain+"."] = s.stsRcode
+		case s.stsCNAME != "":
+			add(RecordCNAME(domain, s.stsCNAME, time.Hour))
+		}
+		for _, txt := range sts {
+			if txt == autoID {
+				add(RecordTXT(domain, &Record{ID: PolicyID(p)}, time.Hour))
+				continue
+			}
+			rrs = append(rrs, &dns.TXT{Hdr: dns.RR_Header{Name: "_mta-sts." + domain + ".", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{txt}})
+		}
+		mxs := s.mx
+		if mxs == nil && !s.noMX {
+			mxs = []string{"10 mx." + domain}
+		}
+		for _, m := range mxs {
+			rr := mustRR(t, domain+". 300 IN MX "+dns.Fqdn(m))
+			rrs = append(rrs, rr)
+			host := strings.ToLower(strings.TrimSuffix(rr.(*dns.MX).Mx, "."))
+			if host != "" && !slices.Contains(mxByKind[s.smtp], host) {
+				mxByKind[s.smtp] = append(mxByKind[s.smtp], host)
+			}
+		}
+		if s.noMX {
+			rrs = append(rrs, mustRR(t, domain+". 300 IN A 192.0.2.1"))
+		}
+		tlsrpt := s.tlsrpt
+		if tlsrpt == nil && !s.noTLSRPT {
+			tlsrpt = []string{"v=TLSRPTv1; rua=mailto:tlsrpt@" + domain}
+		}
+		for _, txt := range tlsrpt {
+			if !isTLSRPTRecord(txt) {
+				rrs = append(rrs, &dns.TXT{Hdr: dns.RR_Header{Name: "_smtp._tls." + domain + ".", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{txt}})
+				continue
+			}
+			add(TLSRPTRecordTXT(domain, txt, time.Hour))
+		}
+	}
+	w.dns = startZoneDNS(t, rcodes, rrs...)
+
+	host := &Handler{Policy: func(_ context.Context, domain string) (*Policy, error) {
+		return policies[domain], nil
+	}}
+	https := startHTTPS(t, w.ca.issue(t, certSpec{DNSNames: hostsNames}), http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if text, ok := raw[strings.TrimPrefix(r.Host, "mta-sts.")]; ok {
+			rw.Header().Set("Content-Type", "text/plain")
+			_, _ = rw.Write([]byte(text))
+			return
+		}
+		host.ServeHTTP(rw, r)
+	}))
+	w.client = clientTo(t, https.Listener.Addr().String(), w.ca.pool)
+
+	for kind, hosts := range mxByKind {
+		var addr string
+		switch kind {
+		case "":
+			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: hosts, NotAfter: w.now.Add(90 * 24 * time.Hour)}))
+		case "plain":
+			addr = startTCP(t, servePlainSMTP)
+		case "wrong":
+			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: []string{"other.example"}}))
+		case "untrusted":
+			addr = startSMTP(t, newTestCA(t).issue(t, certSpec{DNSNames: hosts}))
+		case "expiring":
+			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: hosts, NotAfter: w.now.Add(3 * 24 * time.Hour)}))
+		case "expired":
+			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: hosts, NotBefore: w.now.Add(-90 * 24 * time.Hour), NotAfter: w.now.Add(-24 * time.Hour)}))
+		case "closed":
+			addr = closedAddr(t)
+		case "silent":
+			addr = startTCP(t, serveSilent)
+		case "flood":
+			addr = startTCP(t, serveFlood)
+		default:
+			t.Fatalf("unknown SMTP server kind %q", kind)
+		}
+		for _, h := range hosts {
+			w.smtp[h] = addr
+		}
+	}
+	return w
+}
+
+// options returns CheckOptions that reach only the test world.
+func (w *checkWorld) options() CheckOptions {
+	return CheckOptions{
+		Resolver:   w.dns.resolver(),
+		HTTPClient: w.client,
+		RootCAs:    w.ca.pool,
+		Now:        func() time.Time { return w.now },
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(address)
+			if err != nil || port != "25" {
+				return nil, fmt.Errorf("test world: unexpected address %q", address)
+			}
+			addr, ok := w.smtp[host]
+			if !ok {
+				return nil, fmt.Errorf("test world: no SMTP server for %s", host)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		Timeout: 10 * time.Second,
+	}
+}
+
+func (w *checkWorld) check(t *testing.T, domain string, opts CheckOptions) *CheckResult {
+	t.Helper()
+	res, err := Check(context.Background(), domain, opts)
+	if err != nil {
+		t.Fatalf("Check(%s): %v", domain, err)
+	}
+	return res
+}
+
+func codes(fs []Finding) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Code
+	}
+	return out
+}
+
+func findingsText(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "\n\t%s", f)
+	}
+	return b.String()
+}
+
+// find returns the first finding with code, or fails the test.
+func find(t *testing.T, res *CheckResult, code string) Finding {
+	t.Helper()
+	for _, f := range res.Findings {
+		if f.Code == code {
+			return f
+		}
+	}
+	t.Fatalf("no %s finding in %s", code, findingsText(res.Findings))
+	return Finding{}
+}
+
+const (
+	enforceTwoMX   = "version: STSv1\nmode: enforce\nmx: mx1.%s\nmax_age: 1209600\n"
+	testingPolicy  = "version: STSv1\nmode: testing\nmx: mx.%s\nmax_age: 86400\n"
+	driftPublished = "version: STSv1\nmode: enforce\nmx: mx.drift.example\nmax_age: 1209600\n"
+	driftServed    = "version: STSv1\nmode: enforce\nmx: mx.drift.example\nmx: mx2.drift.example\nmax_age: 1209600\n"
+)
+
+// checkSites is one world for all scenarios of TestCheckFindings, one
+// domain per scenario.
+func checkSites() map[string]site {
+	return map[string]site{
+		"good.example":      {},
+		"notxt.example":     {sts: []string{}},
+		"nearmiss.example":  {sts: []string{"v=stsv1; id=abc"}},
+		"twotxt.example":    {sts: []string{autoID, "v=STSv1; id=other"}},
+		"badtxt.example":    {sts: []string{"v=STSv1; id=not-valid"}},
+		"servfail.example":  {stsRcode: dns.RcodeServerFailure},
+		"delegated.example": {sts: []string{}, stsCNAME: "provider.example"},
+		"provider.example":  {},
+		"nopolicy.example":  {policy: "-", sts: []string{"v=STSv1; id=abc"}},
+		"bom.example":       {raw: true, policy: "\uFEFF" + defaultPolicy("bom.example")},
+		"typo.example":      {raw: true, policy: "version: STSv1\nmode: enforce\nnmx: mx.typo.example\nmax_age: 1209600\n", sts: []string{"v=STSv1; id=abc"}},
+		"uncovered.example": {policy: fmt.Sprintf(enforceTwoMX, "uncovered.example"), mx: []string{"10 mx1.uncovered.example", "20 mx2.uncovered.example"}},
+		"uncovered-testing.example": {
+			policy: "version: STSv1\nmode: testing\nmx: mx1.uncovered-testing.example\nmax_age: 86400\n",
+			mx:     []string{"10 mx1.uncovered-testing.example", "20 mx2.uncovered-testing.example"},
+		},
+		"unused.example":   {policy: "version: STSv1\nmode: enforce\nmx: mx.unused.example\nmx: old.unused.example\nmax_age: 1209600\n"},
+		"overlap.example":  {policy: "version: STSv1\nmode: enforce\nmx: mx.overlap.example\nmx: *.overlap.example\nmax_age: 1209600\n"},
+		"shallow.example":  {policy: "version: STSv1\nmode: enforce\nmx: *.mx.shallow.example\nmax_age: 1209600\n", mx: []string{"10 tenant.h-v1.mx.shallow.example"}},
+		"wildcard.example": {policy: "version: STSv1\nmode: enforce\nmx: *.wildcard.example\nmax_age: 1209600\n", mx: []string{"10 MX1.Wildcard.Example", "20 mx2.wildcard.example", "30 mx1.wildcard.example"}},
+		"modenone.example": {policy: "version: STSv1\nmode: none\nmax_age: 86400\n"},
+		"shortage.example": {policy: "version: STSv1\nmode: enforce\nmx: mx.shortage.example\nmax_age: 86400\n"},
+		"drift.example": {policy: driftServed, sts: []string{"v=STSv1; id=" + PolicyID(mustParse(driftPublished))},
+			mx: []string{"10 mx.drift.example", "20 mx2.drift.example"}},
+		"driftok.example":   {policy: strings.ReplaceAll(driftServed, "drift.", "driftok."), mx: []string{"10 mx.driftok.example", "20 mx2.driftok.example"}},
+		"testing.example":   {policy: fmt.Sprintf(testingPolicy, "testing.example")},
+		"nomx.example":      {noMX: true},
+		"nullmx.example":    {mx: []string{"0 ."}},
+		"plain.example":     {smtp: "plain"},
+		"wrongname.example": {smtp: "wrong"},
+		"untrusted.example": {smtp: "untrusted"},
+		"expiring.example":  {smtp: "expiring"},
+		"expired.example":   {smtp: "expired"},
+		"closed.example":    {smtp: "closed"},
+		"nortls.example":    {noTLSRPT: true},
+		"tworpt.example":    {tlsrpt: []string{"v=TLSRPTv1; rua=mailto:a@tworpt.example", "v=TLSRPTv1; rua=mailto:b@tworpt.example"}},
+		"badrpt.example":    {tlsrpt: []string{"v=TLSRPTv1; rua=ftp://reports.badrpt.example"}},
+		"spfonly.example":   {tlsrpt: []string{"v=spf1 -all"}},
+	}
+}
+
+// mustParse parses a policy known to be valid (test data).
+func mustParse(text string) *Policy {
+	p, err := ParsePolicy([]byte(text))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// checkRUA is a stand-in for tlsrpt.SelectRecord (mtasts must not import
+// tlsrpt): exactly one v=TLSRPTv1 record whose rua is mailto: or https:.
+func checkRUA(txts []string) error {
+	var found []string
+	for _, t := range txts {
+		if isTLSRPTRecord(t) {
+			found = append(found, t)
+		}
+	}
+	if len(found) != 1 {
+		return fmt.Errorf("%d TLS-RPT records", len(found))
+	}
+	_, rua, ok := strings.Cut(found[0], "rua=")
+	if !ok || !strings.HasPrefix(rua, "mailto:") && !strings.HasPrefix(rua, "https:") {
+		return fmt.Errorf("rua %q is neither mailto: nor https:", rua)
+	}
+	return nil
+}
+
+func TestCheckFindings(t *testing.T) {
+	w := newCheckWorld(t, checkSites())
+	day := 24 * time.Hour
+	tests := []struct {
+		domain string
+		opts   func(*CheckOptions)
+		want   []string // finding codes, in order
+		errors int      // how many of them are errors
+	}{
+		{domain: "good.example"},
+		{domain: "GOOD.Example.", want: nil},
+		{domain: "notxt.example", want: []string{"txt-missing"}, errors: 1},
+		{domain: "nearmiss.example", want: []string{"txt-missing"}, errors: 1},
+		{domain: "twotxt.example", want: []string{"txt-multiple"}, errors: 1},
+		{domain: "badtxt.example", want: []string{"txt-invalid"}, errors: 1},
+		{domain: "servfail.example", want: []string{"txt-lookup-failed"}, errors: 1},
+		{domain: "delegated.example"},
+		{domain: "nopolicy.example", want: []string{"policy-http-status"}, errors: 1},
+		{domain: "bom.example", want: []string{"policy-syntax", "policy-not-strict"}, errors: 1},
+		{domain: "typo.example", want: []string{"policy-syntax"}, errors: 1},
+		{domain: "uncovered.example", want: []string{"mx-not-covered"}, errors: 1},
+		{domain: "uncovered-testing.example", want: []string{"mx-not-covered"}, errors: 0},
+		{domain: "unused.example", want: []string{"pattern-unused"}},
+		{domain: "overlap.example"},
+		{domain: "shallow.example", want: []string{"mx-not-covered", "pattern-unused"}, errors: 1},
+		{domain: "wildcard.example"},
+		{domain: "modenone.example", want: []string{"mode-none"}},
+		{domain: "shortage.example", want: []string{"max-age-short"}},
+		{domain: "drift.example", opts: func(o *CheckOptions) { o.LastPublished = mustParse(driftPublished) },
+			want: []string{"id-drift"}, errors: 1},
+		{domain: "drift.example", want: nil}, // without LastPublished nothing tells
+		{domain: "driftok.example", opts: func(o *CheckOptions) {
+			o.LastPublished = mustParse(strings.ReplaceAll(driftPublished, "drift.", "driftok."))
+		}},
+		{domain: "testing.example", opts: func(o *CheckOptions) { o.TestingSince = w.now.Add(-60 * day) },
+			want: []string{"testing-too-long"}},
+		{domain: "testing.example", opts: func(o *CheckOptions) { o.TestingSince = w.now.Add(-10 * day) }},
+		{domain: "testing.example", opts: func(o *CheckOptions) { o.TestingSince, o.MaxTesting = w.now.Add(-10*day), 7*day },
+			want: []string{"testing-too-long"}},
+		{domain: "nomx.example", want: []string{"mx-missing"}, errors: 1},
+		{domain: "nullmx.example", want: []string{"mx-null"}},
+		{domain: "plain.example", want: []string{"starttls-missing"}, errors: 1},
+		{domain: "plain.example", opts: func(o *CheckOptions) { o.SkipSTARTTLS = true }},
+		{domain: "wrongname.example", want: []string{"cert-name-mismatch"}, errors: 1},
+		{domain: "untrusted.example", want: []string{"cert-untrusted"}, errors: 1},
+		{domain: "expiring.example", want: []string{"cert-expiring"}},
+		{domain: "expiring.example", opts: func(o *CheckOptions) { o.CertExpiryWarning = 2 * day }},
+		{domain: "expiring.example", opts: func(o *CheckOptions) { o.CertExpiryWarning = -1 }},
+		{domain: "expired.example", want: []string{"cert-expired"}, errors: 1},
+		{domain: "closed.example", want: []string{"mx-unreachable"}},
+		{domain: "nortls.example", want: []string{"tlsrpt-missing"}},
+		{domain: "spfonly.example", want: []string{"tlsrpt-missing"}},
+		{domain: "tworpt.example", want: []string{"tlsrpt-multiple"}},
+		{domain: "tworpt.example", opts: func(o *CheckOptions) { o.CheckTLSRPT = checkRUA }, want: []string{"tlsrpt-invalid"}},
+		{domain: "badrpt.example"}, // only the prefix is checked by default
+		{domain: "badrpt.example", opts: func(o *CheckOptions) { o.CheckTLSRPT = checkRUA }, want: []string{"tlsrpt-invalid"}},
+		{domain: "good.example", opts: func(o *CheckOptions) { o.CheckTLSRPT = checkRUA }},
+	}
+	for _, tt := range tests {
+		name := tt.domain
+		if tt.opts != nil {
+			name += "/options"
+		}
+		t.Run(name, func(t *testing.T) {
+			opts := w.options()
+			if tt.opts != nil {
+				tt.opts(&opts)
+			}
+			res := w.check(t, tt.domain, opts)
+			if got := codes(res.Findings); !slices.Equal(got, tt.want) {
+				t.Fatalf("finding codes = %q, want %q%s", got, tt.want, findingsText(res.Findings))
+			}
+			errs := 0
+			for _, f := range res.Findings {
+				if f.Severity == SeverityError {
+					errs++
+				}
+				if f.Message == "" || f.Fix == "" {
+					t.Errorf("finding without message or fix: %+v", f)
+				}
+			}
+			if errs != tt.errors {
+				t.Errorf("%d errors, want %d%s", errs, tt.errors, findingsText(res.Findings))
+			}
+			if res.OK() != (tt.errors == 0) {
+				t.Errorf("OK() = %v with %d errors", res.OK(), errs)
+			}
+		})
+	}
+}
+
+// TestCheckResult checks every field of the result for a healthy domain.
+func TestCheckResult(t *testing.T) {
+	w := newCheckWorld(t, map[string]site{"good.example": {mx: []string{"20 mx2.good.example", "10 mx1.good.example", "30 MX1.good.example"},
+		policy: "version: STSv1\nmode: enforce\nmx: mx1.good.example\nmx: *.good.example\nmax_age: 1209600\n"}})
+	res := w.check(t, "Good.Example.", w.options())
+	p := mustParse("version: STSv1\nmode: enforce\nmx: mx1.good.example\nmx: *.good.example\nmax_age: 1209600\n")
+	if res.Domain != "good.example" || !res.CheckedAt.Equal(w.now) {
+		t.Errorf("Domain, CheckedAt = %q, %v", res.Domain, res.CheckedAt)
+	}
+	wantTXT := "v=STSv1; id=" + PolicyID(p)
+	if !slices.Equal(res.TXT, []string{wantTXT}) || res.Record == nil || res.Record.ID != PolicyID(p) {
+		t.Errorf("TXT, Record = %q, %+v; want [%q]", res.TXT, res.Record, wantTXT)
+	}
+	if res.PolicyURL != "https://mta-sts.good.example/.well-known/mta-sts.txt" {
+		t.Errorf("PolicyURL = %q", res.PolicyURL)
+	}
+	if res.PolicyText != p.String() || res.Policy.String() != p.String() || len(res.Diagnostics) != 0 {
+		t.Errorf("PolicyText, Policy, Diagnostics = %q, %v, %v", res.PolicyText, res.Policy, res.Diagnostics)
+	}
+	if !slices.Equal(res.TLSRPT, []string{"v=TLSRPTv1; rua=mailto:tlsrpt@good.example"}) {
+		t.Errorf("TLSRPT = %q", res.TLSRPT)
+	}
+	if len(res.MX) != 2 {
+		t.Fatalf("MX = %+v, want mx1 and mx2 once each", res.MX)
+	}
+	for i, want := range []struct {
+		host    string
+		pref    uint16
+		pattern string
+	}{{"mx1.good.example", 10, "mx1.good.example"}, {"mx2.good.example", 20, "*.good.example"}} {
+		mx := res.MX[i]
+		if mx.Host != want.host || mx.Preference != want.pref || !mx.Covered || mx.Pattern != want.pattern {
+			t.Errorf("MX[%d] = %s %d covered=%v by %q; want %s %d by %q", i, mx.Host, mx.Preference, mx.Covered, mx.Pattern, want.host, want.pref, want.pattern)
+		}
+		if !mx.Probed || mx.Address != want.host+":25" || !mx.STARTTLS || mx.TLSVersion != "TLS 1.3" || mx.Err != nil || mx.Error != "" {
+			t.Errorf("MX[%d] probe = %+v", i, mx)
+		}
+		c := mx.Certificate
+		if c == nil {
+			t.Fatalf("MX[%d]: no certificate", i)
+		}
+		if !c.Valid || c.Err != nil || !slices.Equal(c.DNSNames, []string{"mx2.good.example", "mx1.good.example"}) ||
+			c.NotAfter.Before(w.now) || len(c.Chain) != 1 || !strings.Contains(c.Issuer, "smtpsec test root CA") {
+			t.Errorf("MX[%d].Certificate = %+v", i, c)
+		}
+	}
+	if len(res.Findings) != 0 || !res.OK() {
+		t.Errorf("findings: %s", findingsText(res.Findings))
+	}
+}
+
+// TestCheckFindingText checks that findings explain themselves: what the
+// RFC says and the exact records to publish.
+func TestCheckFindingText(t *testing.T) {
+	w := newCheckWorld(t, checkSites())
+	opts := w.options()
+
+	res := w.check(t, "notxt.example", opts)
+	f := find(t, res, "txt-missing")
+	id := PolicyID(mustParse(defaultPolicy("notxt.example")))
+	if want := `publish _mta-sts.notxt.example. 3600 IN TXT "v=STSv1; id=` + id + `"`; !strings.HasPrefix(f.Fix, want) {
+		t.Errorf("txt-missing fix = %q, want it to begin with %q", f.Fix, want)
+	}
+	if f.Subject != "_mta-sts.notxt.example" || f.Severity != SeverityError {
+		t.Errorf("txt-missing = %+v", f)
+	}
+
+	f = find(t, w.check(t, "nearmiss.example", opts), "txt-missing")
+	if !strings.Contains(f.Message, `"v=stsv1; id=abc" is not one`) || !strings.Contains(f.Message, "case-sensitive") {
+		t.Errorf("near miss message = %q", f.Message)
+	}
+
+	f = find(t, w.check(t, "shallow.example", opts), "mx-not-covered")
+	if f.Subject != "tenant.h-v1.mx.shallow.example" ||
+		!strings.Contains(f.Message, "the wildcard *.mx.shallow.example matches exactly one label") ||
+		!strings.Contains(f.Fix, `"mx: *.h-v1.mx.shallow.example"`) {
+		t.Errorf("shallow wildcard finding = %+v", f)
+	}
+
+	f = find(t, w.check(t, "uncovered.example", opts), "mx-not-covered")
+	if f.Subject != "mx2.uncovered.example" || !strings.Contains(f.Message, "preference 20") ||
+		!strings.Contains(f.Fix, `add "mx: mx2.uncovered.example"`) {
+		t.Errorf("mx-not-covered = %+v", f)
+	}
+
+	opts.LastPublished = mustParse(driftPublished)
+	f = find(t, w.check(t, "drift.example", opts), "id-drift")
+	servedID := PolicyID(mustParse(driftServed))
+	if !strings.Contains(f.Message, "mx mx2.drift.example added") || !strings.Contains(f.Message, PolicyID(opts.LastPublished)) ||
+		!strings.Contains(f.Fix, "id="+servedID) {
+		t.Errorf("id-drift = %+v", f)
+	}
+	opts.LastPublished = nil
+
+	f = find(t, w.check(t, "expiring.example", opts), "cert-expiring")
+	if !strings.Contains(f.Message, "in 3 days") {
+		t.Errorf("cert-expiring = %+v", f)
+	}
+
+	f = find(t, w.check(t, "wrongname.example", opts), "cert-name-mismatch")
+	if !strings.Contains(f.Message, "names other.example") {
+		t.Errorf("cert-name-mismatch = %+v", f)
+	}
+
+	f = find(t, w.check(t, "nortls.example", opts), "tlsrpt-missing")
+	if !strings.Contains(f.Fix, `_smtp._tls.nortls.example. 3600 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@nortls.example"`) {
+		t.Errorf("tlsrpt-missing fix = %q", f.Fix)
+	}
+
+	res = w.check(t, "typo.example", opts)
+	f = find(t, res, "policy-syntax")
+	if res.Policy != nil || !strings.HasPrefix(f.Message, "policy line 3, column 1:") || f.Fix != "rename nmx to mx" {
+		t.Errorf("policy-syntax = %+v, policy %v", f, res.Policy)
+	}
+
+	f = find(t, w.check(t, "nopolicy.example", opts), "policy-http-status")
+	if !strings.Contains(f.Message, "404") || f.Subject != "https://mta-sts.nopolicy.example/.well-known/mta-sts.txt" {
+		t.Errorf("policy-http-status = %+v", f)
+	}
+}
+
+// TestCheckMXProbeFailures covers MX hosts that stall, flood or vanish:
+// the probe ends within its bounds and the finding says why.
+func TestCheckMXProbeFailures(t *testing.T) {
+	w := newCheckWorld(t, map[string]site{
+		"silent.example": {smtp: "silent"},
+		"flood.example":  {smtp: "flood"},
+	})
+	opts := w.options()
+	opts.Timeout = 300 * time.Millisecond
+
+	res := w.check(t, "silent.example", opts)
+	f := find(t, res, "mx-smtp-error")
+	var netErr net.Error
+	if !errors.As(res.MX[0].Err, &netErr) || !netErr.Timeout() || !errors.Is(res.MX[0].Err, errProbeSMTP) {
+		t.Errorf("silent server: Err = %v, finding %+v", res.MX[0].Err, f)
+	}
+
+	opts.Timeout = 10 * time.Second
+	res = w.check(t, "flood.example", opts)
+	f = find(t, res, "mx-smtp-error")
+	if !strings.Contains(f.Message, fmt.Sprintf("more than %d bytes", maxProbeRead)) {
+		t.Errorf("flooding server: %+v", f)
+	}
+}
+
+// TestCheckProbeLimit: at most maxProbedMX hosts are probed.
+func TestCheckProbeLimit(t *testing.T) {
+	var mx []string
+	for i := range maxProbedMX + 2 {
+		mx = append(mx, fmt.Sprintf("%d mx%02d.many.example", i, i))
+	}
+	w := newCheckWorld(t, map[string]site{"many.example": {
+		policy: "version: STSv1\nmode: enforce\nmx: *.many.example\nmax_age: 1209600\n", mx: mx, smtp: "plain"}})
+	res := w.check(t, "many.example", w.options())
+	want := slices.Repeat([]string{"starttls-missing"}, maxProbedMX)
+	want = append(want, "mx-not-probed")
+	if got := codes(res.Findings); !slices.Equal(got, want) {
+		t.Fatalf("codes = %q, want %q", got, want)
+	}
+	if f := res.Findings[maxProbedMX]; f.Subject != "mx10.many.example mx11.many.example" {
+		t.Errorf("mx-not-probed subject = %q", f.Subject)
+	}
+	for i, m := range res.MX {
+		if m.Probed != (i < maxProbedMX) {
+			t.Errorf("MX[%d] %s Probed = %v", i, m.Host, m.Probed)
+		}
+	}
+}
+
+func TestCheckContext(t *testing.T) {
+	w := newCheckWorld(t, map[string]site{"silent.example": {smtp: "silent"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := Check(ctx, "silent.example", w.options())
+	if !errors.Is(err, context.DeadlineExceeded) || res != nil {
+		t.Errorf("Check = %v, %v; want context.DeadlineExceeded", res, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Check took %v after the deadline", d)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if _, err := Check(ctx, "silent.example", w.options()); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: err = %v", err)
+	}
+}
+
+func TestCheckInvalidDomain(t *testing.T) {
+	for _, d := range []string{"", ".", "a..example", "exa mple.com", strings.Repeat("a", 64) + ".example"} {
+		res, err := Check(context.Background(), d, CheckOptions{SkipSTARTTLS: true})
+		if err == nil || res != nil {
+			t.Errorf("Check(%q) = %v, %v; want an error", d, res, err)
+		}
+	}
+}
+
+// TestCheckJSON: the result's JSON is readable and reads back.
+func TestCheckJSON(t *testing.T) {
+	w := newCheckWorld(t, map[string]site{"wrongname.example": {smtp: "wrong", noTLSRPT: true}})
+	res := w.check(t, "wrongname.example", w.options())
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	fs := raw["findings"].([]any)
+	f0 := fs[0].(map[string]any)
+	if f0["severity"] != "error" || f0["code"] != "cert-name-mismatch" || f0["subject"] != "mx.wrongname.example" {
+		t.Errorf("findings[0] = %v", f0)
+	}
+	if f1 := fs[1].(map[string]any); f1["severity"] != "warning" || f1["code"] != "tlsrpt-missing" {
+		t.Errorf("findings[1] = %v", f1)
+	}
+	if raw["policy"] != defaultPolicyCanonical("wrongname.example") {
+		t.Errorf("policy = %q", raw["policy"])
+	}
+	mx := raw["mx"].([]any)[0].(map[string]any)
+	cert := mx["certificate"].(map[string]any)
+	if mx["host"] != "mx.wrongname.example" || mx["starttls"] != true || cert["valid"] != false ||
+		!strings.Contains(cert["error"].(string), "host mismatch") {
+		t.Errorf("mx[0] = %v", mx)
+	}
+
+	var back CheckResult
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	if !slices.Equal(back.Findings, res.Findings) || back.Policy.String() != res.Policy.String() ||
+		back.MX[0].Certificate.Error != res.MX[0].Certificate.Error || back.Domain != res.Domain {
+		t.Errorf("round trip:\n%+v\n%+v", back, res)
+	}
+	if err := json.Unmarshal([]byte(`{"severity":"fatal","code":"x"}`), &Finding{}); err == nil {
+		t.Error("unknown severity accepted")
+	}
+}
+
+func defaultPolicyCanonical(domain string) string {
+	return strings.ReplaceAll(defaultPolicy(domain), "\n", "\r\n")
+}
+
+// TestCheckDefaultDialerUsesResolver: without DialContext, the MX host's
+// address comes from the *net.Resolver given as Resolver.
+func TestCheckDefaultDialerUsesResolver(t *testing.T) {
+	ca := newTestCA(t)
+	addr := startSMTP(t, ca.issue(t, certSpec{DNSNames: []string{"mx.local.example"}, NotAfter: time.Now().Add(30 * 24 * time.Hour)}))
+	_, port, _ := net.SplitHostPort(addr)
+	srv := startZoneDNS(t, nil,
+		mustRR(t, "local.example. 300 IN MX 10 mx.local.example."),
+		mustRR(t, "mx.local.example. 300 IN A 127.0.0.1"),
+	)
+	res, err := Check(context.Background(), "local.example", CheckOptions{
+		Resolver: srv.resolver(),
+		SMTPPort: port,
+		RootCAs:  ca.pool,
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return nil, errors.New("no policy host in this test")
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx := res.MX[0]
+	if !mx.STARTTLS || mx.Certificate == nil || !mx.Certificate.Valid || mx.Address != "mx.local.example:"+port {
+		t.Errorf("MX[0] = %+v (cert %+v)", mx, mx.Certificate)
+	}
+	if got, want := codes(res.Findings), []string{"txt-missing", "policy-unreachable", "tlsrpt-missing"}; !slices.Equal(got, want) {
+		t.Errorf("codes = %q, want %q", got, want)
+	}
+}
+
+func TestShallowWildcard(t *testing.T) {
+	tests := []struct {
+		patterns        []string
+		host            string
+		pattern, parent string
+	}{
+		{[]string{"*.mx.microsoft"}, "tenant.h-v1.mx.microsoft", "*.mx.microsoft", "h-v1.mx.microsoft"},
+		{[]string{"mx.example.com", "*.example.com"}, "a.b.example.com", "*.example.com", "b.example.com"},
+		{[]string{"*.example.com"}, "mail.example.com", "", ""},    // covered, not deeper
+		{[]string{"*.example.com"}, "mail.example.net", "", ""},    // elsewhere
+		{[]string{"example.com"}, "a.b.example.com", "", ""},       // not a wildcard
+		{[]string{"*.example.com"}, "a.bexample.com", "", ""},      // suffix, not a parent
+		{[]string{"*.example.com"}, "x.y.mailexample.com", "", ""}, // suffix, not a parent
+	}
+	for _, tt := range tests {
+		pat, parent, ok := shallowWildcard(tt.patterns, tt.host)
+		if pat != tt.pattern || parent != tt.parent || ok != (tt.pattern != "") {
+			t.Errorf("shallowWildcard(%q, %q) = %q, %q, %v; want %q, %q", tt.patterns, tt.host, pat, parent, ok, tt.pattern, tt.parent)
+		}
+	}
+}
+
+// TestCheckTestdataShallowWildcard runs the real-world shallow wildcard
+// policy of testdata through Check with an MX two labels deeper.
+func TestCheckTestdataShallowWildcard(t *testing.T) {
+	text := string(readTestdata(t, "shallow-wildcard.txt"))
+	p, _, err := DiagnosePolicy([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wild string
+	for _, m := range p.MX {
+		if strings.HasPrefix(m, "*.") {
+			wild = m
+		}
+	}
+	if wild == "" {
+		t.Fatalf("no wildcard in %q", p.MX)
+	}
+	deep := "tenant.h-v1." + wild[2:]
+	w := newCheckWorld(t, map[string]site{"shallow.example": {raw: true, policy: text, mx: []string{"10 " + deep}}})
+	res := w.check(t, "shallow.example", w.options())
+	f := find(t, res, "mx-not-covered")
+	if f.Subject != deep || !strings.Contains(f.Message, "matches exactly one label") || !strings.Contains(f.Fix, "*.h-v1."+wild[2:]) {
+		t.Errorf("finding = %+v", f)
+	}
+}
+
+func TestFindingString(t *testing.T) {
+	f := Finding{Severity: SeverityWarning, Code: "pattern-unused", Message: "m", Fix: "f"}
+	if got, want := f.String(), "warning pattern-unused: m (fix: f)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestLimitedConn(t *testing.T) {
+	client, server := net.Pipe()
+	defer func() { _ = client.Close() }()
+	go func() {
+		_, _ = server.Write([]byte("0123456789"))
+		_ = server.Close()
+	}()
+	lc := &limitedConn{Conn: client, left: 4}
+	buf := make([]byte, 10)
+	n, err := lc.Read(buf)
+	if n != 4 || err != nil || string(buf[:n]) != "0123" {
+		t.Fatalf("Read = %d, %v, %q", n, err, buf[:n])
+	}
+	if n, err := lc.Read(buf); n != 0 || err == nil {
+		t.Errorf("Read past the limit = %d, %v", n, err)
+	}
+}
+
+// The TLS handshake of the probe offers SNI with the MX host name.
+func TestCheckSNI(t *testing.T) {
+	ca := newTestCA(t)
+	sni := make(chan string, 1)
+	cert := ca.issue(t, certSpec{DNSNames: []string{"mx.sni.example"}})
+	cfg := &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		sni <- hello.ServerName
+		return &cert, nil
+	}}
+	addr := startTCP(t, func(conn net.Conn) { serveSMTP(conn, cfg) })
+	srv := startZoneDNS(t, nil, mustRR(t, "sni.example. 300 IN MX 10 MX.SNI.example."))
+	res, err := Check(context.Background(), "sni.example", CheckOptions{
+		Resolver: srv.resolver(),
+		RootCAs:  ca.pool,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return nil, errors.New("no policy host in this test")
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-sni; got != "mx.sni.example" {
+		t.Errorf("SNI = %q", got)
+	}
+	if c := res.MX[0].Certificate; c == nil || !c.Valid {
+		t.Errorf("certificate = %+v", c)
+	}
+}
