@@ -8,6 +8,7 @@ const (
 	classURI               // unreserved / gen-delims / sub-delims of RFC 3986, except "%", "#", "[", "]"
 	classPath              // what url.URL leaves unescaped in a path: ALPHA / DIGIT / "-._~/$&+=:@"
 	classAtext             // RFC 5322 atext: ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~"
+	classDelim             // ends a URI in a rua field: "," / ";" / SP / HTAB
 )
 
 // charClass is a constant table: it is filled once here and never written.
@@ -26,6 +27,7 @@ var charClass = func() (t [256]uint8) {
 	set(classURI, "-._~:/?@!$&'()*+,;=")
 	set(classPath, "-._~/$&+=:@")
 	set(classAtext, "!#$%&'*+-/=?^_`{|}~")
+	set(classDelim, ",; \t")
 	return t
 }()
 

@@ -208,7 +208,12 @@ func (d *decoder) literal(lit string) error {
 func (d *decoder) str() (string, error) {
 	s := d.s
 	start := d.i + 1
-	for j := start; j < len(s); j++ {
+	j := start
+	// Eight bytes at a time while none is special.
+	for j+8 <= len(s) && !hasStringSpecial(load64(s, j)) {
+		j += 8
+	}
+	for ; j < len(s); j++ {
 		c := s[j]
 		if c == '"' {
 			d.i = j + 1
@@ -220,6 +225,23 @@ func (d *decoder) str() (string, error) {
 	}
 	d.i = len(s)
 	return "", d.eof()
+}
+
+// load64 returns the eight bytes at s[i:] as a little-endian word.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasStringSpecial reports whether any byte of w ends the fast path of a
+// JSON string: '"', '\\', a control character or a non-ASCII byte. It uses
+// the "has a zero byte" and "has a byte less than n" word tricks.
+func hasStringSpecial(w uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	quote := w ^ (lsb * '"')
+	backslash := w ^ (lsb * '\\')
+	return ((w-lsb*0x20)&^w|(quote-lsb)&^quote|(backslash-lsb)&^backslash|w)&msb != 0
 }
 
 // strSlow continues str at s[j], which is an escape, a control character or

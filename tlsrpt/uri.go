@@ -108,69 +108,76 @@ func parseReportURI(txt string, i int, u *url.URL) (end, errAt int, msg string) 
 	scheme := txt[start:i]
 	i++
 	restStart := i
-	hostStart, hostEnd := -1, -1
+	var (
+		hostStart, hostEnd = -1, -1
+		special            bool // "%", "?", "#", "@", "[", "]" or a sub-delim in the host: leave it to url.Parse
+		oddPath            bool // a path character url.URL would escape
+		fragment           bool
+	)
+	// The authority, if any, up to "/", "?", "#" or the end.
 	if strings.HasPrefix(txt[i:], "//") {
 		i += 2
 		hostStart = i
+		for ; i < len(txt); i++ {
+			c := txt[i]
+			cls := charClass[c]
+			if cls&classLDH != 0 || c == '.' || c == ':' {
+				continue
+			}
+			if cls&classDelim != 0 || c == '/' || c == '?' || c == '#' {
+				break
+			}
+			switch {
+			case c == '%':
+				if i+2 >= len(txt) || !isHex(txt[i+1]) || !isHex(txt[i+2]) {
+					return 0, i, uriErr(txt, start, "\"%\" not followed by two hexadecimal digits")
+				}
+				i += 2
+			case c == '!':
+				return 0, i, uriErr(txt, start, "\"!\" must be percent-encoded (RFC 8460 §3)")
+			case c == '[' || c == ']' || cls&classURI != 0:
+			default:
+				return 0, i, uriErr(txt, start, invalidChar(txt, i))
+			}
+			special = true
+		}
+		hostEnd = i
 	}
-	var (
-		special  bool // "%", "?", "#", "@", "[" or "]": leave it to url.Parse
-		oddPath  bool // a path character url.URL would escape
-		fragment bool
-	)
+	// The path, query and fragment.
 	for ; i < len(txt); i++ {
 		c := txt[i]
-		if isDelim(c) {
-			break
-		}
 		cls := charClass[c]
-		inHost := hostStart >= 0 && hostEnd < 0
-		if cls&classURI != 0 && c != '!' && c != '?' && (c != '@' || !inHost) {
-			if inHost {
-				if c == '/' {
-					hostEnd = i
-				}
-			} else if cls&classPath == 0 {
-				oddPath = true
-			}
+		if cls&classPath != 0 {
 			continue
 		}
-		special = true
+		if cls&classDelim != 0 {
+			break
+		}
 		switch {
-		case c == '?' || c == '@':
-			if inHost && c == '?' {
-				hostEnd = i
-			}
+		case c == '?':
+			special = true
 		case c == '#':
 			if fragment {
 				return 0, i, uriErr(txt, start, "a second \"#\"")
 			}
-			fragment = true
-			if inHost {
-				hostEnd = i
-			}
+			fragment, special = true, true
 		case c == '%':
 			if i+2 >= len(txt) || !isHex(txt[i+1]) || !isHex(txt[i+2]) {
 				return 0, i, uriErr(txt, start, "\"%\" not followed by two hexadecimal digits")
 			}
 			i += 2
+			special = true
 		case c == '!':
 			return 0, i, uriErr(txt, start, "\"!\" must be percent-encoded (RFC 8460 §3)")
 		case c == '[' || c == ']':
-			if !inHost {
-				return 0, i, uriErr(txt, start, fmt.Sprintf("%q outside the host", c))
-			}
-		case c >= utf8.RuneSelf:
-			r, _ := utf8.DecodeRuneInString(txt[i:])
-			return 0, i, uriErr(txt, start, fmt.Sprintf("invalid character %q (URIs are US-ASCII)", r))
+			return 0, i, uriErr(txt, start, fmt.Sprintf("%q outside the host", c))
+		case cls&classURI != 0:
+			oddPath = true
 		default:
-			return 0, i, uriErr(txt, start, fmt.Sprintf("invalid character %q", c))
+			return 0, i, uriErr(txt, start, invalidChar(txt, i))
 		}
 	}
 	end = i
-	if hostStart >= 0 && hostEnd < 0 {
-		hostEnd = end
-	}
 	rest := txt[restStart:end]
 	switch {
 	case scheme == "mailto" && !special && rest != "" && rest[0] != '/':
@@ -224,7 +231,16 @@ func uriErr(txt string, start int, msg string) string {
 
 // isDelim reports whether c ends a URI in a rua field: ",", ";" or white
 // space (RFC 8460 §3; "," and ";" in a URI must be percent-encoded).
-func isDelim(c byte) bool { return c == ',' || c == ';' || c == ' ' || c == '\t' }
+func isDelim(c byte) bool { return charClass[c]&classDelim != 0 }
+
+// invalidChar describes the invalid character at txt[i].
+func invalidChar(txt string, i int) string {
+	if c := txt[i]; c < utf8.RuneSelf {
+		return fmt.Sprintf("invalid character %q", c)
+	}
+	r, _ := utf8.DecodeRuneInString(txt[i:])
+	return fmt.Sprintf("invalid character %q (URIs are US-ASCII)", r)
+}
 
 // isHostPort reports whether hp is a host name (LDH labels), an IPv4
 // address or a bracketed IPv6 address, with an optional numeric port.

@@ -84,9 +84,6 @@ func TestFixedWorld(t *testing.T) {
 
 	var res struct {
 		Domain string `json:"domain"`
-		Record struct {
-			ID string
-		} `json:"record"`
 		Policy string `json:"policy"`
 		MX     []struct {
 			Host        string `json:"host"`
