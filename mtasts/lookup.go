@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
-
-	"golang.org/x/net/idna"
 )
 
 // Resolver looks up DNS TXT records. *net.Resolver satisfies it, and so
@@ -71,39 +68,4 @@ func LookupRecord(ctx context.Context, resolver Resolver, domain string) (*Recor
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return rec, nil
-}
-
-// toASCIIHost returns host, a domain or host name as a person or a DNS
-// record may write it, in the form used on the wire and in certificates:
-// A-labels (IDNA Lookup profile of golang.org/x/net/idna), lower case,
-// without a trailing dot. It fails for names that are not valid host names
-// (empty labels, characters other than letters, digits and hyphens, labels
-// over 63 or names over 253 characters, invalid punycode).
-func toASCIIHost(host string) (string, error) {
-	h := strings.TrimSuffix(host, ".")
-	if h == "" {
-		return "", errors.New("empty name")
-	}
-	a, err := idna.Lookup.ToASCII(h)
-	if err != nil {
-		return "", err
-	}
-	if len(a) > 253 {
-		return "", fmt.Errorf("%d characters long; at most 253 are allowed", len(a))
-	}
-	for label := range strings.SplitSeq(a, ".") {
-		if label == "" {
-			return "", errors.New("empty label")
-		}
-		if len(label) > 63 {
-			return "", fmt.Errorf("label %q is longer than 63 characters", label)
-		}
-	}
-	return a, nil
-}
-
-// lowerASCIINoDot lower-cases the ASCII letters of s and drops one
-// trailing dot: the best display form of a name toASCIIHost rejected.
-func lowerASCIINoDot(s string) string {
-	return strings.ToLower(strings.TrimSuffix(s, "."))
 }

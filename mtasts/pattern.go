@@ -34,7 +34,7 @@ func ParsePattern(s string) (Pattern, error) {
 		if strings.HasPrefix(norm, "*.") {
 			prefix, rest = "*.", norm[2:]
 		}
-		a, err := idna.Lookup.ToASCII(rest)
+		a, err := toASCIIHost(rest)
 		if err != nil {
 			return "", fmt.Errorf("%w: mx pattern %q is not a valid internationalized host name: %v", ErrInvalidPolicy, s, err)
 		}
@@ -85,18 +85,18 @@ func (p *Policy) Match(host string) bool {
 	return false
 }
 
-// normalizeHost turns host into ASCII without a trailing dot. ASCII hosts
-// are returned as substrings, without allocating.
+// normalizeHost turns host, the name of an MX record, into ASCII without
+// a trailing dot, for matching. ASCII hosts are returned as substrings,
+// without allocating and without checks: MX host names come from DNS and
+// only the patterns are checked, and letter case is left to the
+// comparison. Other hosts go through toASCIIHost.
 func normalizeHost(host string) (string, bool) {
 	if !isASCII(host) {
 		if !utf8.ValidString(host) {
 			return "", false // IDNA would turn the bad bytes into U+FFFD
 		}
-		a, err := idna.Lookup.ToASCII(host)
-		if err != nil {
-			return "", false
-		}
-		host = a
+		a, err := toASCIIHost(host)
+		return a, err == nil
 	}
 	host = strings.TrimSuffix(host, ".")
 	return host, host != ""
@@ -170,32 +170,15 @@ func checkPattern(s string) (off int, msg, fix string) {
 // a valid pattern without A-labels, and whether it has upper-case letters.
 // When it returns false, explainPattern decides.
 func quickPattern(s string) (ok, upper bool) {
-	i := 0
-	if len(s) > 2 && s[0] == '*' && s[1] == '.' {
-		i = 2
-	}
 	if len(s) > 253 {
 		return false, false
 	}
-	for {
-		start := i
-		var all, some uint8 = 0xff, 0
-		for ; i < len(s) && s[i] != '.'; i++ {
-			k := charClass[s[i]]
-			all &= k
-			some |= k
-		}
-		n := i - start
-		if all&classLDH == 0 || n == 0 || n > 63 || s[start] == '-' || s[i-1] == '-' ||
-			n >= 4 && s[start+2] == '-' && s[start+3] == '-' { // "xn--" and other reserved labels: let explainPattern check
-			return false, false
-		}
-		upper = upper || some&classUpper != 0
-		if i == len(s) {
-			return some&classNotDigit != 0, upper
-		}
-		i++ // the dot
+	host := s
+	if len(s) > 2 && s[0] == '*' && s[1] == '.' {
+		host = s[2:]
 	}
+	ok, upper, lastDigits := scanLDHName(host)
+	return ok && !lastDigits, upper
 }
 
 // explainPattern is the slow path of checkPattern: it finds and explains

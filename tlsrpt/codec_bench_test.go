@@ -96,8 +96,8 @@ func BenchmarkParseReport(b *testing.B) {
 	}
 }
 
-// BenchmarkEncodeReport encodes the benchmark report. Target: at least as
-// fast as decoding.
+// BenchmarkEncodeReport encodes the benchmark report: MarshalJSON,
+// EncodeGzip and an Encoder. Target: at least as fast as decoding.
 func BenchmarkEncodeReport(b *testing.B) {
 	r := benchReport()
 	n := int64(len(benchJSON(b)))
@@ -115,6 +115,17 @@ func BenchmarkEncodeReport(b *testing.B) {
 		b.SetBytes(n)
 		for b.Loop() {
 			if err := EncodeGzip(io.Discard, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// An Encoder reuses its compressor and buffer.
+	b.Run("gzip-reuse", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(n)
+		var e Encoder
+		for b.Loop() {
+			if err := e.EncodeGzip(io.Discard, r); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -497,6 +497,41 @@ func TestEncodeGzip(t *testing.T) {
 	}
 }
 
+func TestEncoderReuse(t *testing.T) {
+	reports := []*Report{benchReport(), validReport(), {}}
+	var e Encoder
+	for round := range 2 {
+		for i, r := range reports {
+			var want, got bytes.Buffer
+			if err := EncodeGzip(&want, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.EncodeGzip(&got, r); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("round %d, report %d: Encoder output differs from EncodeGzip", round, i)
+			}
+		}
+		// A failing writer or report leaves the Encoder usable.
+		if err := e.EncodeGzip(failWriter{}, reports[0]); err == nil {
+			t.Error("Encoder.EncodeGzip to a failing writer succeeded")
+		}
+		bad := &Report{DateRange: DateRange{End: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}
+		if err := e.EncodeGzip(io.Discard, bad); err == nil {
+			t.Error("Encoder.EncodeGzip of the year 10000 succeeded")
+		}
+	}
+	allocs := testing.AllocsPerRun(5, func() {
+		if err := e.EncodeGzip(io.Discard, reports[0]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("a warm Encoder allocates %v times per report, want 0", allocs)
+	}
+}
+
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }

@@ -22,7 +22,8 @@
 // member names of the schema. ParseReport and Decoder read a report, plain
 // (MediaTypeJSON) or gzip-compressed (MediaTypeGzip, recognised by its magic
 // bytes); Report.MarshalJSON writes it (so encoding/json gives the RFC form)
-// and EncodeGzip writes the gzip body a report is sent as. Report.Validate
+// and EncodeGzip writes the gzip body a report is sent as (an Encoder does
+// the same for many reports, reusing its compressor). Report.Validate
 // checks a report against §4 and lists every problem with its JSON path.
 // ParseFileName and FileName handle report file names (§5.1).
 //
@@ -113,5 +114,5 @@
 //     validation-failure, since certificate-expired says the certificate
 //     has expired; its reason codes for certificates are the OpenSSL
 //     X509_V_ERR names reports commonly carry.
-//   - EncodeGzip compresses at gzip.BestSpeed (see there).
+//   - EncodeGzip and Encoder compress at gzip.BestSpeed (see there).
 package tlsrpt

@@ -219,6 +219,34 @@ func ExampleEncodeGzip() {
 	// <nil>
 }
 
+func ExampleEncoder() {
+	// A sender writing the day's reports for many domains reuses one
+	// Encoder (per goroutine).
+	var enc tlsrpt.Encoder
+	for _, domain := range []string{"example.com", "example.net"} {
+		r := &tlsrpt.Report{
+			OrganizationName: "Sender Inc.",
+			DateRange:        tlsrpt.DateRange{Start: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)},
+			ContactInfo:      "tlsrpt@sender.example",
+			ReportID:         "2024-03-01_" + domain,
+			Policies: []tlsrpt.PolicyResult{{
+				Policy:  tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: domain},
+				Summary: tlsrpt.Summary{TotalSuccessfulSessionCount: 7},
+			}},
+		}
+		var body bytes.Buffer
+		if err := enc.EncodeGzip(&body, r); err != nil {
+			fmt.Println(err)
+			return
+		}
+		back, err := tlsrpt.ParseReport(&body)
+		fmt.Println(back.ReportID, err)
+	}
+	// Output:
+	// 2024-03-01_example.com <nil>
+	// 2024-03-01_example.net <nil>
+}
+
 func ExampleReport_Validate() {
 	r := &tlsrpt.Report{
 		OrganizationName: "Sender Inc.",

@@ -210,11 +210,11 @@ func parseExtension(txt string, i int, rec *Record) (int, error) {
 	for i < len(txt) && txt[i] >= 0x21 && txt[i] <= 0x7e && txt[i] != ';' && txt[i] != '=' {
 		i++
 	}
+	if i < len(txt) && txt[i] != ';' && txt[i] != ' ' && txt[i] != '\t' {
+		return 0, recordErr(txt, i, invalidChar(txt, i)+fmt.Sprintf(" in the value of field %q", name))
+	}
 	if i == vstart {
 		return 0, recordErr(txt, i, fmt.Sprintf("field %q has an empty value", name))
-	}
-	if i < len(txt) && txt[i] != ';' && txt[i] != ' ' && txt[i] != '\t' {
-		return 0, recordErr(txt, i, fmt.Sprintf("invalid character %q in the value of field %q", txt[i], name))
 	}
 	rec.Extensions = append(rec.Extensions, Extension{Name: name, Value: txt[vstart:i]})
 	return i, nil

@@ -119,7 +119,7 @@ func TestParseRecordInvalid(t *testing.T) {
 		{"v=TLSRPTv1; rua=mailto:a@example.com; x", 40, `without "="`},
 		{"v=TLSRPTv1; rua=mailto:a@example.com; x=1=2", 42, `invalid character '='`},
 		{"v=TLSRPTv1; rua=mailto:a@example.com; x=a b", 43, `unexpected 'b'`},
-		{"v=TLSRPTv1; rua=mailto:a@example.com; x=é", 41, "empty value"},
+		{"v=TLSRPTv1; rua=mailto:a@example.com; x=é", 41, "invalid character 'é' (not US-ASCII) in the value"},
 		{"v=TLSRPTv1; rua=mailto:a@example.com; _x=1", 39, "must start with a letter or digit"},
 		{"v=TLSRPTv1; rua=mailto:a@example.com; " + strings.Repeat("n", 33) + "=v", 39, "longer than 32"},
 		{"v=TLSRPTv1; x=1", 16, "no rua"},

@@ -61,7 +61,7 @@ func checkURI(s string, rua bool) (schemeLen, at int, msg string) {
 		case c == '[' || c == ']':
 		case c >= utf8.RuneSelf:
 			r, _ := utf8.DecodeRuneInString(s[i:])
-			return 0, i, fmt.Sprintf("invalid character %q (URIs are US-ASCII)", r)
+			return 0, i, fmt.Sprintf("invalid character %q (not US-ASCII)", r)
 		default:
 			return 0, i, fmt.Sprintf("invalid character %q", c)
 		}
@@ -239,7 +239,7 @@ func invalidChar(txt string, i int) string {
 		return fmt.Sprintf("invalid character %q", c)
 	}
 	r, _ := utf8.DecodeRuneInString(txt[i:])
-	return fmt.Sprintf("invalid character %q (URIs are US-ASCII)", r)
+	return fmt.Sprintf("invalid character %q (not US-ASCII)", r)
 }
 
 // isHostPort reports whether hp is a host name (LDH labels), an IPv4
