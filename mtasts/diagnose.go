@@ -16,6 +16,7 @@ const (
 	SeverityError
 )
 
+// String returns "warning" or "error".
 func (s Severity) String() string {
 	switch s {
 	case SeverityWarning:
@@ -26,13 +27,37 @@ func (s Severity) String() string {
 	return fmt.Sprintf("Severity(%d)", uint8(s))
 }
 
-// A Diagnostic is one finding of DiagnosePolicy.
+// MarshalText returns "warning" or "error", so that a Severity reads as a
+// word in JSON and other text encodings. Other values are an error.
+func (s Severity) MarshalText() ([]byte, error) {
+	switch s {
+	case SeverityWarning, SeverityError:
+		return []byte(s.String()), nil
+	}
+	return nil, fmt.Errorf("mtasts: cannot marshal %v", s)
+}
+
+// UnmarshalText reads "warning" or "error", as MarshalText writes them.
+func (s *Severity) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "warning":
+		*s = SeverityWarning
+	case "error":
+		*s = SeverityError
+	default:
+		return fmt.Errorf("mtasts: unknown severity %q", text)
+	}
+	return nil
+}
+
+// A Diagnostic is one finding of DiagnosePolicy. Its JSON form has the
+// severity as "warning" or "error".
 type Diagnostic struct {
-	Line     int // 1-based line
-	Column   int // 1-based character position in the line
-	Severity Severity
-	Message  string // what is wrong
-	Fix      string // a suggested correction, or ""
+	Line     int      `json:"line"`   // 1-based line
+	Column   int      `json:"column"` // 1-based character position in the line
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`       // what is wrong
+	Fix      string   `json:"fix,omitempty"` // a suggested correction, or ""
 }
 
 // String formats d as "line:column: severity: message (fix)".

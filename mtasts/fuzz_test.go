@@ -83,6 +83,11 @@ func FuzzMatch(f *testing.F) {
 	for _, tc := range matchCases {
 		f.Add(tc.pattern, tc.host)
 	}
+	f.Add("*.mail.example.net", "MX7.Mail.Example.NET")
+	f.Add("*.example.com", "*.example.com")
+	f.Add("a.example", "a.example..")
+	f.Add("MAIL.Example.COM.", "mail.example.com")
+	f.Add("ĳ.example", "ij.example") // a U-label pattern that maps to plain ASCII
 	f.Fuzz(func(t *testing.T, pattern, host string) {
 		got := (&Policy{MX: []string{pattern}}).Match(host)
 		pat, err := ParsePattern(pattern)

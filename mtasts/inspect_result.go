@@ -2,7 +2,6 @@ package mtasts
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -126,37 +125,4 @@ type Finding struct {
 // String formats f as "severity code: message (fix: ...)".
 func (f Finding) String() string {
 	return fmt.Sprintf("%s %s: %s (fix: %s)", f.Severity, f.Code, f.Message, f.Fix)
-}
-
-// findingJSON is the JSON form of Finding, with the severity as a word.
-type findingJSON struct {
-	Severity string `json:"severity"`
-	Code     string `json:"code"`
-	Subject  string `json:"subject,omitempty"`
-	Message  string `json:"message"`
-	Fix      string `json:"fix"`
-}
-
-// MarshalJSON writes f with the severity as "error" or "warning".
-func (f Finding) MarshalJSON() ([]byte, error) {
-	return json.Marshal(findingJSON{f.Severity.String(), f.Code, f.Subject, f.Message, f.Fix})
-}
-
-// UnmarshalJSON reads what MarshalJSON writes.
-func (f *Finding) UnmarshalJSON(data []byte) error {
-	var j findingJSON
-	if err := json.Unmarshal(data, &j); err != nil {
-		return err
-	}
-	var sev Severity
-	switch j.Severity {
-	case "error":
-		sev = SeverityError
-	case "warning":
-		sev = SeverityWarning
-	default:
-		return fmt.Errorf("mtasts: unknown finding severity %q", j.Severity)
-	}
-	*f = Finding{Severity: sev, Code: j.Code, Subject: j.Subject, Message: j.Message, Fix: j.Fix}
-	return nil
 }

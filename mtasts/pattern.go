@@ -103,31 +103,38 @@ func normalizeHost(host string) (string, bool) {
 }
 
 // matchPattern matches an ASCII host without trailing dot against pat.
+// The common case, a pattern in normal form, is decided by comparing
+// bytes; only a pattern that fails that comparison is looked at for
+// U-labels, which may match once converted to A-labels.
 func matchPattern(pat, host string) bool {
-	if len(pat) > 0 && pat[len(pat)-1] == '.' {
-		pat = pat[:len(pat)-1]
-	}
-	if !isASCII(pat) {
-		q, err := ParsePattern(pat)
-		if err != nil {
-			return false
-		}
-		pat = string(q)
+	if n := len(pat); n > 0 && pat[n-1] == '.' {
+		pat = pat[:n-1]
 	}
 	if len(pat) > 2 && pat[0] == '*' && pat[1] == '.' {
 		suffix := pat[1:] // ".example.com"
-		cut := len(host) - len(suffix)
-		if cut <= 0 || !equalFoldASCII(host[cut:], suffix) {
-			return false
+		if cut := len(host) - len(suffix); cut > 0 && equalFoldASCII(host[cut:], suffix) {
+			// The suffix is ASCII, as host is: the pattern is too.
+			return oneLabel(host[:cut])
 		}
-		for i := 0; i < cut; i++ {
-			if host[i] == '.' || host[i] == '*' {
-				return false
-			}
-		}
+	} else if pat != "" && equalFoldASCII(host, pat) {
 		return true
 	}
-	return pat != "" && equalFoldASCII(host, pat)
+	if isASCII(pat) {
+		return false
+	}
+	q, err := ParsePattern(pat)
+	return err == nil && matchPattern(string(q), host)
+}
+
+// oneLabel reports whether s, the part of a host name a wildcard stands
+// for, is a single label: "*" matches exactly one (§4.1).
+func oneLabel(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' || s[i] == '*' {
+			return false
+		}
+	}
+	return true
 }
 
 // equalFoldASCII reports whether the ASCII strings a and b are equal
@@ -285,21 +292,27 @@ func isALabel(label string) bool {
 }
 
 func isASCII(s string) bool {
-	// Eight bytes at a time: the loads combine into one.
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&0x8080808080808080 != 0 {
-			return false
+	if len(s) < 8 {
+		var or byte
+		for i := 0; i < len(s); i++ {
+			or |= s[i]
 		}
+		return or < 0x80
 	}
-	for ; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
+	// Eight bytes at a time, the last eight overlapping the word before.
+	w := word(s[len(s)-8:])
+	for len(s) > 8 {
+		w |= word(s)
+		s = s[8:]
 	}
-	return true
+	return w&0x8080808080808080 == 0
+}
+
+// word returns the first eight bytes of s as one little-endian word; the
+// byte loads combine into one.
+func word(s string) uint64 {
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 func allDigits(s string) bool {

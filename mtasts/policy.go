@@ -2,6 +2,7 @@ package mtasts
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +87,7 @@ func (p *Policy) appendText(b []byte) []byte {
 	for _, e := range p.Extensions {
 		n += len(e.Name) + len(e.Value) + 4
 	}
-	b = append(b[:len(b):len(b)], make([]byte, 0, n)...)
+	b = slices.Grow(b, n)
 	b = append(b, "version: "+policyVersion+"\r\nmode: "...)
 	b = append(b, p.Mode...)
 	b = append(b, "\r\n"...)

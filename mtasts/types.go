@@ -23,8 +23,8 @@ const MaxMaxAge = 31557600 * time.Second
 // Extension is a name/value pair that RFC 8461 does not define, kept in
 // order so that a policy or record round-trips unchanged.
 type Extension struct {
-	Name  string
-	Value string
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Record is the TXT record published at _mta-sts.<policy-domain> (RFC 8461 §3.1),
@@ -32,13 +32,18 @@ type Extension struct {
 type Record struct {
 	// ID identifies the policy version: 1 to 32 letters and digits. Senders
 	// fetch the policy again when it changes.
-	ID string
+	ID string `json:"id"`
 	// Extensions holds fields other than v and id, in order.
-	Extensions []Extension
+	Extensions []Extension `json:"extensions,omitempty"`
 }
 
 // Policy is an MTA-STS policy file (RFC 8461 §3.2) as served at
 // https://mta-sts.<policy-domain>/.well-known/mta-sts.txt.
+//
+// Policy implements encoding.TextMarshaler and TextUnmarshaler with the
+// policy file itself, so its JSON form is a string holding the canonical
+// text (MarshalText): max_age in seconds as the file has it, and no second
+// representation to keep in step with the first.
 type Policy struct {
 	// Mode is enforce, testing or none.
 	Mode Mode

@@ -287,7 +287,6 @@ func (c *Cache) policyEntry(d, id string, p *mtasts.Policy, fetched time.Time) *
 		FromCache: true,
 		Fresh:     true,
 		Report:    reportPolicy(d, p),
-		mx:        compileMX(p),
 	}
 	return e
 }

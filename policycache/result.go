@@ -61,8 +61,6 @@ type Result struct {
 	// MTA-STS records, §3.1). It is nil when the domain simply publishes
 	// no MTA-STS record. Err is for logs; Policy already accounts for it.
 	Err error
-
-	mx *mxMatcher // Policy's patterns, prepared by the cache
 }
 
 // Enforced reports whether the policy is in mode enforce: the sender MUST
@@ -84,17 +82,12 @@ func (r *Result) Testing() bool {
 // the policy's mx patterns. Without a policy, and under mode none, every
 // host is allowed. Under mode testing a host that is not allowed is still
 // delivered to, and the failure reported; under mode enforce it is skipped
-// like an unreachable one (§5, §8.4). An ASCII host name is matched without
-// allocating.
+// like an unreachable one (§5, §8.4). It is (*mtasts.Policy).Match: an
+// ASCII host name is matched without allocating.
 func (r *Result) AllowsMX(host string) bool {
 	p := r.Policy
 	if p == nil || p.Mode == mtasts.ModeNone {
 		return true
-	}
-	if r.mx != nil && r.mx.policy == p {
-		if matched, ok := r.mx.match(host); ok {
-			return matched
-		}
 	}
 	return p.Match(host)
 }
