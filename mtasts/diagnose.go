@@ -53,9 +53,9 @@ func (s *Severity) UnmarshalText(text []byte) error {
 // A Diagnostic is one finding of DiagnosePolicy. Its JSON form has the
 // severity as "warning" or "error".
 type Diagnostic struct {
-	Line     int      `json:"line"`   // 1-based line
-	Column   int      `json:"column"` // 1-based character position in the line
-	Severity Severity `json:"severity"`
+	Line     int      `json:"line"`          // 1-based line
+	Column   int      `json:"column"`        // 1-based character position in the line
+	Severity Severity `json:"severity"`      // SeverityError makes the policy invalid
 	Message  string   `json:"message"`       // what is wrong
 	Fix      string   `json:"fix,omitempty"` // a suggested correction, or ""
 }

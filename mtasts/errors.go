@@ -46,6 +46,8 @@ type SyntaxError struct {
 	Fix string
 }
 
+// Error formats the error as "mtasts: policy line L, column C: message
+// (fix)"; for a TXT record, "mtasts: TXT record column C: message (fix)".
 func (e *SyntaxError) Error() string {
 	what := "policy"
 	if e.Err == ErrInvalidRecord {

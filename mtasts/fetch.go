@@ -97,6 +97,7 @@ type FetchError struct {
 	Err error
 }
 
+// Error formats the URL, the reason and the underlying error.
 func (e *FetchError) Error() string {
 	return fmt.Sprintf("mtasts: fetching %s: %s: %v", e.URL, e.Reason, e.Err)
 }

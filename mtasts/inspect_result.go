@@ -91,7 +91,8 @@ type CertificateInfo struct {
 	Issuer  string `json:"issuer"`
 	// DNSNames are the leaf's subject alternative names of type dNSName:
 	// the only names RFC 8461 §4.2 matches against the MX host.
-	DNSNames  []string  `json:"dns_names"`
+	DNSNames []string `json:"dns_names"`
+	// NotBefore and NotAfter bound the leaf's validity period.
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 	// Valid reports whether the certificate passes RFC 8461 §4.2 for the

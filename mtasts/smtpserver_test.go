@@ -1,11 +1,12 @@
 package mtasts
 
-// SMTP servers on loopback that misbehave in the ways an inspector must
-// survive. (startSMTP in testservers_test.go is the well-behaved server
-// with STARTTLS.)
+// SMTP servers on loopback for the tests of the package: startSMTP, a
+// well-behaved server offering STARTTLS, and servers that misbehave in
+// the ways an inspector must survive.
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"strings"
 	"sync"
@@ -51,6 +52,56 @@ func startTCP(t testing.TB, serve func(net.Conn)) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// startSMTP starts a minimal SMTP server on loopback that offers STARTTLS
+// with cert: it greets, answers EHLO, and after STARTTLS runs the TLS
+// handshake and answers EHLO and QUIT. It returns the address. It stops
+// when the test ends.
+func startSMTP(t testing.TB, cert tls.Certificate) string {
+	t.Helper()
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	return startTCP(t, func(conn net.Conn) { serveSMTP(conn, cfg) })
+}
+
+func serveSMTP(conn net.Conn, cfg *tls.Config) {
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
+	say := func(s string) bool {
+		_, err := w.WriteString(s + "\r\n")
+		return err == nil && w.Flush() == nil
+	}
+	if !say("220 mx.test ESMTP") {
+		return
+	}
+	secure := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		verb := strings.ToUpper(strings.Fields(line + " x")[0])
+		switch {
+		case verb == "EHLO" && !secure:
+			say("250-mx.test\r\n250 STARTTLS")
+		case verb == "EHLO":
+			say("250 mx.test")
+		case verb == "STARTTLS" && !secure:
+			if !say("220 ready to start TLS") {
+				return
+			}
+			tc := tls.Server(conn, cfg)
+			if tc.Handshake() != nil {
+				return
+			}
+			conn, secure = tc, true
+			r, w = bufio.NewReader(tc), bufio.NewWriter(tc)
+		case verb == "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("502 not implemented")
+		}
+	}
 }
 
 // servePlainSMTP is an SMTP server without STARTTLS: it greets, answers

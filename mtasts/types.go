@@ -23,8 +23,8 @@ const MaxMaxAge = 31557600 * time.Second
 // Extension is a name/value pair that RFC 8461 does not define, kept in
 // order so that a policy or record round-trips unchanged.
 type Extension struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name  string `json:"name"`  // the field name, as written
+	Value string `json:"value"` // the value, without surrounding whitespace
 }
 
 // Record is the TXT record published at _mta-sts.<policy-domain> (RFC 8461 §3.1),

@@ -70,6 +70,7 @@ type CertificateError struct {
 	Err error
 }
 
+// Error formats the MX host, the reason and the underlying error.
 func (e *CertificateError) Error() string {
 	return fmt.Sprintf("mtasts: certificate of MX host %s: %s: %v", e.Host, e.Reason, e.Err)
 }
