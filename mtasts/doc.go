@@ -135,6 +135,14 @@
 //     (they must decode and re-encode unchanged), since §3.2 says mx values
 //     MUST be A-labels. A single-label name such as "localhost" is allowed,
 //     as the grammar allows it. Letters are stored in lower case.
+//   - NormalizeDomain, the one host name normaliser of the module,
+//     accepts LDH labels with hyphens in the third and fourth positions
+//     that do not begin with "xn--", such as "ab--c". IDNA2008 reserves
+//     that form (RFC 5891 §4.2.3.1) and the IDNA Lookup profile rejects
+//     it, but it is a valid DNS host name label that an MX record may
+//     name; rejecting it would only leave such domains unprotected.
+//     U-labels with that form, and "xn--" labels whose U-label has it,
+//     are still rejected.
 //   - §3.1 discards TXT records that do not begin with "v=STSv1;", while
 //     its ABNF allows whitespace before the ";". SelectRecord keeps records
 //     beginning with "v=STSv1", optional spaces or tabs, and ";", so that

@@ -25,6 +25,10 @@ var (
 	// §3.2, or a Policy value that could not be published as one. RFC 8461
 	// §3.2: if any field is not syntactically valid, the policy is invalid.
 	ErrInvalidPolicy = errors.New("mtasts: invalid MTA-STS policy")
+
+	// ErrInvalidDomain reports a name that NormalizeDomain cannot turn into
+	// a host name of A-labels (RFC 8461 §3.2 and §4.1, RFC 5890).
+	ErrInvalidDomain = errors.New("mtasts: invalid domain name")
 )
 
 // A SyntaxError describes where and why a TXT record or a policy file fails

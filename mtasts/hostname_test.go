@@ -1,10 +1,9 @@
 package mtasts
 
 import (
+	"errors"
 	"strings"
 	"testing"
-
-	"golang.org/x/net/idna"
 )
 
 func TestToASCIIHost(t *testing.T) {
@@ -13,8 +12,13 @@ func TestToASCIIHost(t *testing.T) {
 		{in: "Mail.EXAMPLE.com.", want: "mail.example.com"},
 		{in: "mta-sts.bücher.example", want: "mta-sts.xn--bcher-kva.example"},
 		{in: "XN--BCHER-KVA.example", want: "xn--bcher-kva.example"},
-		{in: "ab--c.example", err: "invalid label"}, // reserved: hyphens in third and fourth place
-		{in: "ab--.example", err: "invalid label"},
+		{in: "ab--c.example", want: "ab--c.example"}, // LDH, not an A-label: accepted
+		{in: "AB--C.example", want: "ab--c.example"},
+		{in: "ab--c.bücher.example", want: "ab--c.xn--bcher-kva.example"},
+		{in: "ab--ü.example", err: "invalid label"},         // a U-label may not have "--" in third and fourth place (RFC 5891 §4.2.3.1)
+		{in: "xn--ab--c-ova.example", err: "invalid label"}, // its U-label "ab--cü" may not either
+		{in: "ab--.example", err: "hyphen"},
+		{in: "a-.bücher.example", err: "hyphen"},
 		{in: "xn--zz.example", err: "idna"},
 		{in: "-a.example", err: "invalid label"},
 		{in: "a_b.example", err: "disallowed"},
@@ -46,8 +50,8 @@ func TestToASCIIHostFastPathDoesNotAllocate(t *testing.T) {
 }
 
 // FuzzToASCIIHost: whatever scanLDHName lets through without IDNA is what
-// the IDNA Lookup profile returns for it, so the fast path changes no
-// answer.
+// the IDNA Lookup profile without its hyphen rule (hostProfile) returns for
+// it, so the fast path changes no answer.
 func FuzzToASCIIHost(f *testing.F) {
 	for _, s := range []string{"example.com", "MX.Example.COM.", "ab--c.example", "xn--bcher-kva.example", "a-.b", "1.2", "a..b", "bücher.example", "a_b.c"} {
 		f.Add(s)
@@ -56,9 +60,9 @@ func FuzzToASCIIHost(f *testing.F) {
 		got, err := toASCIIHost(s)
 		h := strings.TrimSuffix(s, ".")
 		if ok, _, _ := scanLDHName(h); ok && len(h) <= 253 {
-			want, werr := idna.Lookup.ToASCII(h)
+			want, werr := hostProfile.ToASCII(h)
 			if err != nil || werr != nil || got != want {
-				t.Fatalf("toASCIIHost(%q) = %q, %v; IDNA Lookup gives %q, %v", s, got, err, want, werr)
+				t.Fatalf("toASCIIHost(%q) = %q, %v; hostProfile gives %q, %v", s, got, err, want, werr)
 			}
 		}
 		if err != nil {
@@ -79,5 +83,31 @@ func BenchmarkToASCIIHost(b *testing.B) {
 		if _, err := toASCIIHost("mta-sts.example.com"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestNormalizeDomain(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{ // want "" means ErrInvalidDomain
+		{"Example.COM.", "example.com"},
+		{"bücher.example", "xn--bcher-kva.example"},
+		{"ab--c.example", "ab--c.example"},
+		{"xn--zz.example", ""},
+		{"a_b.example", ""},
+		{"", ""},
+	} {
+		got, err := NormalizeDomain(tc.in)
+		if tc.want == "" {
+			if !errors.Is(err, ErrInvalidDomain) || got != "" {
+				t.Errorf("NormalizeDomain(%q) = %q, %v; want ErrInvalidDomain", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	d := strings.Clone("mta-sts.example.com")
+	if n := testing.AllocsPerRun(100, func() { _, _ = NormalizeDomain(d) }); n != 0 {
+		t.Errorf("NormalizeDomain(%q) allocates %v times", d, n)
 	}
 }

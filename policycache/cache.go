@@ -251,14 +251,22 @@ func (c *Cache) Close() {
 // matching ErrInvalidDomain. Lookup returns no other errors than that,
 // ctx's error and ErrClosed: failures of discovery are part of the Result.
 func (c *Cache) Lookup(ctx context.Context, domain string) (Result, error) {
-	d, err := normalizeDomain(domain)
-	if err != nil {
-		return Result{}, err
+	// The keys of c.domains are normal domains, so a domain found there
+	// as given needs no normalising: delivering to a known domain, in
+	// A-labels or not, neither converts nor allocates.
+	d := domain
+	v, known := c.domains.Load(d)
+	if !known {
+		var err error
+		if d, err = normalDomain(domain); err != nil {
+			return Result{}, err
+		}
+		v, known = c.domains.Load(d)
 	}
 	if c.closed.Load() {
 		return Result{}, ErrClosed
 	}
-	if v, ok := c.domains.Load(d); ok {
+	if known {
 		if e := v.(*domainState).cur.Load(); e != nil && c.hitNow() < e.hitUntil {
 			return e.result, nil
 		}
@@ -286,9 +294,6 @@ func (c *Cache) hitUntil(checkAt time.Time) int64 {
 // lookupSlow is Lookup when the answer is not fresh in memory: it joins
 // or starts the discovery for d and waits for it.
 func (c *Cache) lookupSlow(ctx context.Context, d string) (Result, error) {
-	if err := checkIDNA(d); err != nil {
-		return Result{}, err
-	}
 	for {
 		st := c.state(d)
 		call, hit, err := c.flightFor(st, d)

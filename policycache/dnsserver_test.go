@@ -12,6 +12,8 @@ import (
 type zoneAnswer struct {
 	// TXT holds the TXT records, each as its character-strings.
 	TXT [][]string
+	// MX holds the MX records, answered to MX queries.
+	MX []net.MX
 	// CNAME, when set, is answered (with TXT records of the target when
 	// ResolveCNAME is set and the target is in the zone).
 	CNAME        string
@@ -31,7 +33,7 @@ type zoneAnswer struct {
 }
 
 // dnsServer is a real DNS server (github.com/miekg/dns) on 127.0.0.1,
-// listening on UDP and TCP at the same random port, answering TXT queries
+// listening on UDP and TCP at the same random port, answering TXT and MX queries
 // from a zone the test programs and counting what it is asked.
 type dnsServer struct {
 	Addr string
@@ -194,7 +196,16 @@ func (s *dnsServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 				})
 			}
 		}
-		if q.Qtype != dns.TypeTXT || len(a.TXT) == 0 {
+		if q.Qtype == dns.TypeMX {
+			for _, mx := range a.MX {
+				m.Answer = append(m.Answer, &dns.MX{
+					Hdr:        dns.RR_Header{Name: name, Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: a.TTL},
+					Preference: mx.Pref, Mx: dns.Fqdn(mx.Host),
+				})
+			}
+		}
+		if q.Qtype == dns.TypeTXT && len(a.TXT) == 0 || q.Qtype == dns.TypeMX && len(a.MX) == 0 ||
+			q.Qtype != dns.TypeTXT && q.Qtype != dns.TypeMX {
 			m.Ns = append(m.Ns, soa)
 		}
 	}

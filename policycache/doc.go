@@ -10,9 +10,37 @@
 //			continue // RFC 8461 §5: not a valid MX; try the next one
 //		}
 //		// deliver, requiring STARTTLS and a valid certificate when
-//		// res.Policy is not nil; record the session for TLS-RPT under
-//		// res.Report, with res.Failure if it is set
+//		// res.Policy is not nil; record the session for TLS-RPT as
+//		// described below
 //	}
+//
+// # Recording sessions for TLS-RPT
+//
+// An MTA that reports with a tlsrpt.Collector counts every delivery
+// attempt under the policy of its Result, so that all senders count alike:
+//
+//	pc := collector.Policy(res.Report)
+//
+// then, for each MX host:
+//
+//   - Not allowed (!res.AllowsMX(host)) under an enforced policy: the host
+//     is skipped (RFC 8461 §4.1, §5). No session was attempted, so nothing
+//     is recorded.
+//   - Not allowed under a testing policy, delivered to anyway: one failure
+//     with result type validation-failure and failure-reason-code
+//     ReasonMXNotInPolicy (RFC 8460 §4.3.1 has no closer type).
+//   - The TLS negotiation or certificate validation failed: one failure
+//     with the result type and reason code of tlsrpt.Classify(err).
+//   - Otherwise, when res.Failure is set (a policy could not be fetched or
+//     did not parse, RFC 8461 §6, RFC 8460 §4.3.2.2): one failure with
+//     that result type, instead of a success. Every such session counts,
+//     not one per Lookup.
+//   - Otherwise: pc.Success().
+//
+// A host that cannot be reached at all (no connection, no SMTP greeting)
+// is no session either: RFC 8460 has no result type for it. A host that
+// does not offer STARTTLS is a TLS failure (starttls-not-supported). Each
+// session is recorded exactly once, by the first case that applies.
 //
 // # Discovery (RFC 8461 §5.1)
 //

@@ -108,7 +108,7 @@ func decodeStored(data []byte) (*storedPolicy, error) {
 		}
 		switch name {
 		case "domain":
-			if d, ok := fastNormal(value); !ok || d != value {
+			if d, err := mtasts.NormalizeDomain(value); err != nil || d != value {
 				return nil, corrupt("bad domain %q", value)
 			}
 			s.Domain = value

@@ -1,9 +1,12 @@
 package policycache
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,13 +26,13 @@ const (
 	maxCNAMEHops = 8
 )
 
-// DNSResolver looks up TXT records with github.com/miekg/dns, talking
-// directly to recursive resolvers. Unlike the resolver of package net it
+// DNSResolver looks up TXT and MX records with github.com/miekg/dns,
+// talking directly to recursive resolvers. Unlike the resolver of package net it
 // returns the TTL of an answer, so that a Cache can keep TXT records exactly
 // as long as DNS allows, and it tells an authoritative "no such record"
 // apart from a failure:
 //
-//   - NXDOMAIN, or NOERROR without a TXT record (NODATA): a *net.DNSError with
+//   - NXDOMAIN, or NOERROR without a record of the type asked for (NODATA): a *net.DNSError with
 //     IsNotFound set. RFC 8461 §3.1 calls this "no available policy".
 //   - SERVFAIL: a *net.DNSError with IsTemporary set.
 //   - no answer in time: a *net.DNSError with IsTimeout and IsTemporary set.
@@ -76,58 +79,96 @@ func (r *DNSResolver) LookupTXT(ctx context.Context, name string) ([]string, err
 // and its MINIMUM field), or zero when the reply carried no SOA record. For
 // other errors it is zero.
 func (r *DNSResolver) LookupTXTTTL(ctx context.Context, name string) ([]string, time.Duration, error) {
+	var records []string
+	ttl, err := r.lookup(ctx, name, dns.TypeTXT, func(rr dns.RR) {
+		records = append(records, strings.Join(rr.(*dns.TXT).Txt, ""))
+	})
+	if err != nil {
+		return nil, ttl, err
+	}
+	return records, ttl, nil
+}
+
+// LookupMX returns the MX records at name (RFC 5321 §5.1), sorted by
+// preference, lowest first; records of equal preference are in random
+// order, as RFC 5321 §5.1 asks a client to try them. Host names are
+// returned as in DNS, absolute with a trailing dot; the null MX of
+// RFC 7505 comes back as a single record with Host ".". Errors are those
+// of LookupTXT: NXDOMAIN and NODATA give a *net.DNSError with IsNotFound,
+// SERVFAIL one with IsTemporary, no answer in time one with IsTimeout;
+// truncated replies are asked again over TCP and CNAMEs are followed. Its
+// contract is that of (*net.Resolver).LookupMX, so a *DNSResolver
+// satisfies mtasts.CheckResolver and can serve an MTA's MX lookups.
+func (r *DNSResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	var mxs []*net.MX
+	_, err := r.lookup(ctx, name, dns.TypeMX, func(rr dns.RR) {
+		mx := rr.(*dns.MX)
+		mxs = append(mxs, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+	})
+	if err != nil {
+		return nil, err
+	}
+	rand.Shuffle(len(mxs), func(i, j int) { mxs[i], mxs[j] = mxs[j], mxs[i] })
+	slices.SortStableFunc(mxs, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
+	return mxs, nil
+}
+
+// lookup asks for the records of type qtype at name, following CNAMEs,
+// and passes each record found at the end of the chain to add. It returns
+// the smallest TTL of the records used; for an IsNotFound error, the
+// negative-caching TTL (see LookupTXTTTL).
+func (r *DNSResolver) lookup(ctx context.Context, name string, qtype uint16, add func(dns.RR)) (time.Duration, error) {
 	servers, timeout, attempts, err := r.config()
 	if err != nil {
-		return nil, 0, &net.DNSError{Err: err.Error(), Name: name, UnwrapErr: err}
+		return 0, &net.DNSError{Err: err.Error(), Name: name, UnwrapErr: err}
 	}
 	qname := dns.Fqdn(name)
 	if _, ok := dns.IsDomainName(qname); !ok || qname == "." {
-		return nil, 0, &net.DNSError{Err: "invalid domain name", Name: name}
+		return 0, &net.DNSError{Err: "invalid domain name", Name: name}
 	}
 	var (
-		records []string
 		ttl     = uint32(1<<32 - 1)
 		visited = map[string]bool{}
 	)
 	for hop := 0; ; hop++ {
 		visited[strings.ToLower(qname)] = true
-		reply, err := r.query(ctx, qname, servers, timeout, attempts)
+		reply, err := r.query(ctx, qname, qtype, servers, timeout, attempts)
 		if err != nil {
 			err.Name = name
-			return nil, 0, err
+			return 0, err
 		}
 		switch reply.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
-			return nil, negativeTTL(reply), &net.DNSError{Err: "no such host", Name: name, Server: reply.server, IsNotFound: true}
+			return negativeTTL(reply), &net.DNSError{Err: "no such host", Name: name, Server: reply.server, IsNotFound: true}
 		default:
 			// query only returns NOERROR or NXDOMAIN replies.
-			return nil, 0, &net.DNSError{Err: "server misbehaving", Name: name, Server: reply.server}
+			return 0, &net.DNSError{Err: "server misbehaving", Name: name, Server: reply.server}
 		}
-		target, found, minTTL := collectTXT(reply.Answer, qname, &records)
+		target, found, minTTL := collect(reply.Answer, qname, qtype, add)
 		if minTTL < ttl {
 			ttl = minTTL
 		}
 		if found {
-			return records, time.Duration(ttl) * time.Second, nil
+			return time.Duration(ttl) * time.Second, nil
 		}
 		if target == "" {
-			return nil, negativeTTL(reply), &net.DNSError{Err: "no TXT record", Name: name, Server: reply.server, IsNotFound: true}
+			return negativeTTL(reply), &net.DNSError{Err: "no " + dns.TypeToString[qtype] + " record", Name: name, Server: reply.server, IsNotFound: true}
 		}
 		// The answer ended in a CNAME whose target the server did not
 		// resolve: ask for the target itself.
 		if hop+1 >= maxCNAMEHops || visited[strings.ToLower(target)] {
-			return nil, 0, &net.DNSError{Err: "CNAME chain too long or looping", Name: name, Server: reply.server}
+			return 0, &net.DNSError{Err: "CNAME chain too long or looping", Name: name, Server: reply.server}
 		}
 		qname = target
 	}
 }
 
-// collectTXT walks the answer section from qname along CNAMEs, appending
-// the TXT records found at the end of the chain to records. It returns the
-// last name of the chain when it ends without TXT records, whether TXT
+// collect walks the answer section from qname along CNAMEs, passing the
+// records of type qtype found at the end of the chain to add. It returns
+// the last name of the chain when it ends without such records, whether
 // records were found, and the smallest TTL seen along the way.
-func collectTXT(answer []dns.RR, qname string, records *[]string) (target string, found bool, ttl uint32) {
+func collect(answer []dns.RR, qname string, qtype uint16, add func(dns.RR)) (target string, found bool, ttl uint32) {
 	ttl = 1<<32 - 1
 	name := qname
 	for hop := 0; hop < maxCNAMEHops; hop++ {
@@ -137,16 +178,13 @@ func collectTXT(answer []dns.RR, qname string, records *[]string) (target string
 			if !strings.EqualFold(h.Name, name) {
 				continue
 			}
-			switch rr := rr.(type) {
-			case *dns.TXT:
-				*records = append(*records, strings.Join(rr.Txt, ""))
+			if h.Rrtype == qtype && h.Class == dns.ClassINET {
+				add(rr)
 				found = true
 				ttl = min(ttl, h.Ttl)
-			case *dns.CNAME:
-				if next == "" {
-					next = rr.Target
-					ttl = min(ttl, h.Ttl)
-				}
+			} else if cname, ok := rr.(*dns.CNAME); ok && next == "" {
+				next = cname.Target
+				ttl = min(ttl, h.Ttl)
 			}
 		}
 		if found {
@@ -180,13 +218,13 @@ type reply struct {
 	server string
 }
 
-// query asks the servers in turn for the TXT records at qname and returns
+// query asks the servers in turn for the records of type qtype at qname and returns
 // the first NOERROR or NXDOMAIN reply. SERVFAIL, REFUSED, malformed replies
 // and timeouts move on to the next server; when every attempt failed, the
 // error says how the last one failed.
-func (r *DNSResolver) query(ctx context.Context, qname string, servers []string, timeout time.Duration, attempts int) (*reply, *net.DNSError) {
+func (r *DNSResolver) query(ctx context.Context, qname string, qtype uint16, servers []string, timeout time.Duration, attempts int) (*reply, *net.DNSError) {
 	m := new(dns.Msg)
-	m.SetQuestion(qname, dns.TypeTXT)
+	m.SetQuestion(qname, qtype)
 	m.SetEdns0(ednsBufferSize, false)
 	udp := &dns.Client{Net: "udp", Timeout: timeout, UDPSize: ednsBufferSize}
 	tcp := &dns.Client{Net: "tcp", Timeout: timeout}
@@ -211,7 +249,7 @@ func (r *DNSResolver) query(ctx context.Context, qname string, servers []string,
 				last = exchangeError(err, server)
 				continue
 			}
-			if !validReply(in, qname) {
+			if !validReply(in, qname, qtype) {
 				last = &net.DNSError{Err: "server misbehaving", Server: server}
 				continue
 			}
@@ -246,14 +284,14 @@ func exchange(ctx context.Context, client *dns.Client, m *dns.Msg, server string
 	return in, err
 }
 
-// validReply reports whether in is a complete answer to the TXT question
-// about qname.
-func validReply(in *dns.Msg, qname string) bool {
+// validReply reports whether in is a complete answer to the question of
+// type qtype about qname.
+func validReply(in *dns.Msg, qname string, qtype uint16) bool {
 	if !in.Response || in.Truncated || len(in.Question) != 1 {
 		return false
 	}
 	q := in.Question[0]
-	return q.Qtype == dns.TypeTXT && q.Qclass == dns.ClassINET && strings.EqualFold(q.Name, qname)
+	return q.Qtype == qtype && q.Qclass == dns.ClassINET && strings.EqualFold(q.Name, qname)
 }
 
 func rcodeName(rcode int) string {

@@ -63,6 +63,13 @@ type Result struct {
 	Err error
 }
 
+// ReasonMXNotInPolicy is the failure-reason-code (RFC 8460 §4.4) of a
+// session with an MX host that matches none of the policy's mx patterns
+// (RFC 8461 §4.1), delivered to because the policy is in mode testing. It
+// goes with result type validation-failure, the catch-all of RFC 8460
+// §4.3.1, which has no type of its own for it.
+const ReasonMXNotInPolicy = "mx-not-in-policy"
+
 // Enforced reports whether the policy is in mode enforce: the sender MUST
 // NOT deliver to an MX host that fails validation, and treats that as a
 // temporary failure (RFC 8461 §5).

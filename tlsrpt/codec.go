@@ -258,8 +258,10 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 //
 // It compresses at gzip.BestSpeed: report JSON is so repetitive that this
 // comes within about 10% of the default level's size at more than twice
-// the speed. Each call sets up a new compressor (about 1 MiB); to write
-// many reports, reuse an Encoder.
+// the speed. Each call sets up a new compressor, allocating about 1 MiB,
+// which takes several times as long as encoding a day's report: EncodeGzip
+// suits writing one report, and an Encoder, which keeps its compressor, is
+// the fast path for many (Sender keeps a pool of them).
 func EncodeGzip(w io.Writer, r *Report) error {
 	var e Encoder
 	return e.EncodeGzip(w, r)

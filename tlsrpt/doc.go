@@ -1,6 +1,7 @@
 // Package tlsrpt implements SMTP TLS Reporting (RFC 8460): the policy a
 // domain publishes in DNS, the JSON report format, and what a sending MTA
-// needs to record TLS failures and deliver reports.
+// needs to record TLS failures and deliver reports, and a receiver to
+// take them in.
 //
 // # Records
 //
@@ -32,6 +33,47 @@
 // type and failure reason code, so that an MTA records a failure with one
 // call.
 //
+// # Collecting results
+//
+// A sending MTA records each SMTP session once with a Collector: Policy
+// returns the PolicyCounter of the policy it applied (keep it with the
+// cached policy), and PolicyCounter.Success or Failure records the outcome.
+// Successes cost one atomic add without allocating; failures are added up
+// per failure detail. At most MaxFailureDetails distinct details are kept
+// per policy and UTC day; further failures are folded into one detail per
+// result type and sending IP (failure-reason-code ReasonDetailLimit),
+// counted by Collector.Overflow, so no session goes uncounted. Sessions are
+// assigned to UTC days (§4.1); with the system clock the day is cached and
+// switched by a timer, the clock being read for every session from 10 s
+// before to 10 s after midnight. Sessions that deliver reports should not
+// be recorded (§5.3.1).
+//
+// Flush adds the counts to a ResultStore as deltas: MemoryStore, FileStore
+// (an fsynced append-only file per day that survives restarts), or a shared
+// database, so that a fleet of MTAs adds up into one report (see
+// ResultStore). Collector.Reports builds the reports of a finished UTC day,
+// one per policy domain, covering 00:00:00Z to 23:59:59Z.
+//
+// # Delivering and receiving
+//
+// Sender.Send delivers a report to every mailto: and https: destination of
+// the domain's record (at most 10; see Record.Destinations): HTTPS POST of
+// the gzip body (§5.4; only 2xx succeeds) and the multipart/report email
+// of §5.3, built by Sender.Message with the TLS-Report-Domain,
+// TLS-Report-Submitter and TLS-Required: No headers and handed to
+// Sender.Mail (SMTPRelay.Send, or Message.SendSMTP, sends through a relay
+// with net/smtp). Each destination is tried again with exponential backoff
+// for about 16 hours (§5.5). A Sender gzips reports with pooled Encoders,
+// so that sending many reports does not set up a compressor for each.
+//
+// Handler receives POSTed reports (405, 415, 413 and 400 for bad requests,
+// 500 when its callback fails so that the sender retries); it is lenient
+// unless Strict, and its callback finds the request (the client's address,
+// the URL) with RequestFromContext. ParseMessage reads the report out of a report email
+// (multipart/report with report-type tlsrpt, possibly nested, or a
+// whole-message report part; base64 and quoted-printable) and returns
+// ErrNoReport for anything else.
+//
 // # Limits
 //
 // Reports come from the Internet, so a Decoder bounds what it reads: at
@@ -40,9 +82,16 @@
 // (DefaultMaxReportSize, 50 MiB). It reads one byte past a limit to see
 // that it is exceeded, then stops with an error matching ErrTooLarge, so a
 // gzip bomb costs a buffer of MaxReportSize bytes (up to twice that while
-// the buffer grows) and no more. Arrays and
-// objects may nest 10000 deep, as in encoding/json. The strings of a
-// decoded report share the memory of the decoded JSON text.
+// the buffer grows) and no more. Arrays and objects may nest 10000 deep,
+// as in encoding/json. The strings of a decoded report share the memory of
+// the decoded JSON text.
+//
+// Receiving applies the same limits: a Handler reads a request body with
+// its Decoder's limits (413 past them) and within ReadTimeout
+// (DefaultReadTimeout, one minute), and ParseMessage reads at most
+// MaxMessageSize bytes of email (16 MiB), multiparts nested at most 8
+// deep and 200 MIME parts in all, and decodes the report part with the
+// default Decoder limits.
 //
 // # Real-world reports
 //
@@ -96,6 +145,10 @@
 //
 // # Decisions
 //
+// The deliberate choices where RFC 8460 leaves room, and the places where
+// this package departs from the RFC's letter or from what might be
+// expected:
+//
 //   - A TXT record counts as a TLS-RPT record when it begins with
 //     "v=TLSRPTv1" and optional white space then ";" (the ABNF's
 //     field-delim allows the white space); "v=TLSRPTv1" alone does not.
@@ -115,4 +168,16 @@
 //     has expired; its reason codes for certificates are the OpenSSL
 //     X509_V_ERR names reports commonly carry.
 //   - EncodeGzip and Encoder compress at gzip.BestSpeed (see there).
+//   - Sender.Send delivers a report to every usable rua destination, each
+//     retried on its own, rather than trying them in turn until one
+//     accepts: §3 lets a domain list several URIs "as with DMARC", and
+//     DMARC (RFC 7489 §6.2) sends a report to each listed URI. It
+//     delivers to at most 10, so that a record cannot multiply the
+//     reports a sender sends.
+//   - Report emails are not DKIM-signed, though §5.3 requires a signature
+//     by the reporting domain without the l= tag: signing needs the
+//     sender's key and signer, so Sender.Mail (or a DKIM signer before
+//     Message.SendSMTP) signs them. ParseMessage does not verify DKIM
+//     either; a receiver that must trust the report's origin (§5.3)
+//     checks the signature first.
 package tlsrpt

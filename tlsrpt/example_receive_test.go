@@ -91,6 +91,35 @@ func ExampleHandler() {
 	// 415 Unsupported Media Type
 }
 
+// The Report function of a Handler learns from its context which request
+// brought the report: the client's address, the URL it posted to.
+func ExampleRequestFromContext() {
+	h := &tlsrpt.Handler{
+		Report: func(ctx context.Context, r *tlsrpt.Report) error {
+			if req, ok := tlsrpt.RequestFromContext(ctx); ok {
+				host, _, _ := net.SplitHostPort(req.RemoteAddr)
+				fmt.Printf("report from %s posted to %s from %s\n", r.OrganizationName, req.URL.Path, host)
+			}
+			return nil
+		},
+	}
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	var body bytes.Buffer
+	if err := tlsrpt.EncodeGzip(&body, dayReport()); err != nil {
+		log.Fatal(err)
+	}
+	resp, err := srv.Client().Post(srv.URL+"/v1/tlsrpt", tlsrpt.MediaTypeGzip, &body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output:
+	// report from Sender Mail posted to /v1/tlsrpt from 127.0.0.1
+	// 200 OK
+}
+
 // Reading the report out of a report email, here a real one from Google.
 func ExampleParseMessage() {
 	f, err := os.Open("testdata/google-2024.eml")
@@ -211,6 +240,33 @@ func ExampleMessage_SendSMTP() {
 		log.Fatal(err)
 	}
 	if err := m.SendSMTP(context.Background(), relay, nil, nil); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// MAIL FROM:<tlsrpt@sender.example>
+	// RCPT TO:<tlsrpt@example.com>
+	// DATA: a message with a report from example.com
+}
+
+// A Sender that mails reports through a relay. Dial chooses how to reach
+// it (through a proxy, from a source address); here it connects to a tiny
+// server on the loopback interface that stands in for
+// smtp.sender.example and prints what it is given.
+func ExampleSMTPRelay() {
+	sink := smtpSink()
+	relay := &tlsrpt.SMTPRelay{
+		Addr: "smtp.sender.example:587",
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, sink)
+		},
+	}
+	s := &tlsrpt.Sender{From: "tlsrpt@sender.example", Mail: relay.Send}
+	rec, err := tlsrpt.ParseRecord("v=TLSRPTv1; rua=mailto:tlsrpt@example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Send(context.Background(), dayReport(), rec); err != nil {
 		log.Fatal(err)
 	}
 	// Output:

@@ -2,18 +2,14 @@ package tlsrpt
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime/quotedprintable"
-	"net"
 	"net/mail"
-	"net/smtp"
 	"net/url"
 	"strings"
 	"time"
@@ -53,11 +49,11 @@ func (s *Sender) Message(r *Report, to []string) (*Message, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	var gz bytes.Buffer
-	if err := EncodeGzip(&gz, r); err != nil {
+	gz, err := s.gzipReport(r)
+	if err != nil {
 		return nil, err
 	}
-	return s.message(r, to, gz.Bytes())
+	return s.message(r, to, gz)
 }
 
 // message builds the email of r with the gzip-compressed report gz.
@@ -272,83 +268,4 @@ func mailtoAddresses(u *url.URL) ([]string, error) {
 		return nil, fmt.Errorf("tlsrpt: mailto URI %s has no address", u.Redacted())
 	}
 	return to, nil
-}
-
-// defaultSMTPTimeout bounds a SendSMTP whose context has no deadline.
-const defaultSMTPTimeout = 5 * time.Minute
-
-// SendSMTP sends m through the SMTP server at addr (host:port), a relay or
-// submission server, with net/smtp: EHLO, STARTTLS when the server offers
-// it (with config, or verifying the certificate for the host of addr when
-// config is nil), AUTH when auth is not nil, then MAIL, RCPT, DATA and
-// QUIT. The whole exchange ends when ctx does, or after 5 minutes if ctx
-// has no deadline.
-func (m *Message) SendSMTP(ctx context.Context, addr string, auth smtp.Auth, config *tls.Config) (err error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	// The context's end interrupts the exchange; the deadline is a
-	// backstop, later, so that the error says it was the context.
-	deadline, ok := ctx.Deadline()
-	if ok {
-		deadline = deadline.Add(time.Second)
-	} else {
-		deadline = time.Now().Add(defaultSMTPTimeout)
-	}
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		stop()
-		if err != nil && ctx.Err() != nil {
-			err = errors.Join(ctx.Err(), err)
-		}
-	}()
-	c, err := smtp.NewClient(conn, host)
-	if err != nil {
-		conn.Close()
-		return err
-	}
-	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		cfg := config
-		if cfg == nil {
-			cfg = &tls.Config{ServerName: host}
-		} else if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			cfg.ServerName = host
-		}
-		if err := c.StartTLS(cfg); err != nil {
-			return err
-		}
-	}
-	if auth != nil {
-		if err := c.Auth(auth); err != nil {
-			return err
-		}
-	}
-	if err := c.Mail(m.From); err != nil {
-		return err
-	}
-	for _, to := range m.To {
-		if err := c.Rcpt(to); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(m.Data); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
 }

@@ -43,7 +43,10 @@ const DefaultReadTimeout = time.Minute
 // Reports are untrusted (§5.6, §7): the body is read with a size limit and
 // a deadline, and a Handler never panics on bad input.
 type Handler struct {
-	// Report receives each accepted report. It must not keep ctx.
+	// Report receives each accepted report. ctx is the request's context
+	// and carries the request: RequestFromContext returns it, for its
+	// RemoteAddr, URL or headers (its body has been read). Report must not
+	// keep ctx or the request.
 	Report func(ctx context.Context, r *Report) error
 	// Decoder holds the size limits: MaxCompressedSize caps the request
 	// body, MaxReportSize the JSON after decompression. The zero value
@@ -123,7 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.reply(w, req, http.StatusInternalServerError, "no Report function to hand the report to")
 		return
 	}
-	if err := h.Report(req.Context(), r); err != nil {
+	if err := h.Report(context.WithValue(req.Context(), requestKey{}, req), r); err != nil {
 		h.logger().Error("tlsrpt: report not taken", "report-id", r.ReportID, "err", err)
 		h.reply(w, req, http.StatusInternalServerError, "the report could not be stored; try again later")
 		return
@@ -141,6 +144,16 @@ func (h *Handler) reply(w http.ResponseWriter, req *http.Request, code int, msg 
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	io.WriteString(w, "tlsrpt: "+strings.TrimPrefix(msg, "tlsrpt: ")+"\n")
+}
+
+// requestKey is the context key of the request a Handler passes to Report.
+type requestKey struct{}
+
+// RequestFromContext returns the request whose report a Handler passes to
+// its Report function with ctx, and whether ctx carries one.
+func RequestFromContext(ctx context.Context) (*http.Request, bool) {
+	req, ok := ctx.Value(requestKey{}).(*http.Request)
+	return req, ok
 }
 
 // ErrNoReport is returned by ParseMessage for an email that holds no TLS

@@ -134,6 +134,39 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// TestHandlerRequest: Report learns the request from its ctx, and a
+// context that no Handler made carries none.
+func TestHandlerRequest(t *testing.T) {
+	type seen struct {
+		ok           bool
+		remote, path string
+		ctxDone      bool
+	}
+	var got seen
+	h := &Handler{Report: func(ctx context.Context, r *Report) error {
+		req, ok := RequestFromContext(ctx)
+		if ok {
+			got = seen{ok, req.RemoteAddr, req.URL.Path, req.Context().Done() == ctx.Done()}
+		}
+		return nil
+	}}
+	srv, client := newDeliveryCA(t).httpsServer(t, h)
+	resp, err := client.Post(srv.URL+"/v1/tlsrpt", MediaTypeJSON, bytes.NewReader(encodeJSON(t, collectedReport(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %s", resp.Status)
+	}
+	if !got.ok || !strings.HasPrefix(got.remote, "127.0.0.1:") || got.path != "/v1/tlsrpt" || !got.ctxDone {
+		t.Errorf("Report saw %+v, want the request from 127.0.0.1 to /v1/tlsrpt, with its context", got)
+	}
+	if req, ok := RequestFromContext(context.Background()); ok || req != nil {
+		t.Errorf("RequestFromContext(context.Background()) = %v, %v; want nil, false", req, ok)
+	}
+}
+
 // TestHandlerReadTimeout: a client that stops sending gets 400 after the
 // read timeout.
 func TestHandlerReadTimeout(t *testing.T) {

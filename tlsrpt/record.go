@@ -244,8 +244,11 @@ func (r *Record) String() string {
 
 // Destinations returns the rua URIs a reporter can deliver to, in order:
 // those with the schemes RFC 8460 §3 defines, mailto: (§5.3, email) and
-// https: (§5.4, HTTP POST). The others are skipped. A reporter tries each
-// in turn until one accepts the report (§5.5).
+// https: (§5.4, HTTP POST). The others are skipped. A reporter delivers
+// each report to every one of them, not only until one accepts: §3 lets a
+// domain list several URIs as DMARC does, and DMARC (RFC 7489 §6.2) sends
+// a report to each listed URI. Sender.Send does so, retrying each
+// destination on its own (§5.5).
 func (r *Record) Destinations() []*url.URL {
 	var out []*url.URL
 	for _, u := range r.RUA {

@@ -59,8 +59,8 @@ type Sender struct {
 	// RFC 8460 §3 allows a sender to ignore certificate errors when
 	// posting; that is a choice of the client's TLS configuration.
 	HTTPClient *http.Client
-	// Mail hands a report email to an SMTP client: Message.SendSMTP to a
-	// relay, or the MTA's own queue. It must deliver despite MTA-STS or
+	// Mail hands a report email to an SMTP client: the Send method of an
+	// SMTPRelay, or the MTA's own queue. It must deliver despite MTA-STS or
 	// DANE failures (§5.3.1; the message carries "TLS-Required: No"), and
 	// should have the message DKIM-signed by the domain of From. Nil means
 	// mailto: destinations fail.
@@ -79,6 +79,9 @@ type Sender struct {
 
 	clientOnce sync.Once
 	client     *http.Client
+	// encoders holds *Encoder values for gzipReport: a new compressor
+	// costs about 1 MiB, several times the work of encoding a report.
+	encoders sync.Pool
 }
 
 // HTTPError is the error of a POST answered with a status other than 2xx
@@ -173,8 +176,8 @@ func (s *Sender) Send(ctx context.Context, r *Report, rec *Record) error {
 	if len(dests) == 0 {
 		return ErrNoDestination
 	}
-	var body bytes.Buffer
-	if err := EncodeGzip(&body, r); err != nil {
+	body, err := s.gzipReport(r)
+	if err != nil {
 		return err
 	}
 	errs := make([]error, len(dests))
@@ -183,9 +186,9 @@ func (s *Sender) Send(ctx context.Context, r *Report, rec *Record) error {
 		wg.Go(func() {
 			errs[i] = s.retry(ctx, r, u, func() error {
 				if u.Scheme == "https" {
-					return s.post(ctx, u, body.Bytes())
+					return s.post(ctx, u, body)
 				}
-				return s.mail(ctx, r, u, body.Bytes())
+				return s.mail(ctx, r, u, body)
 			})
 		})
 	}
@@ -253,11 +256,28 @@ func (s *Sender) Post(ctx context.Context, u *url.URL, r *Report) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	var body bytes.Buffer
-	if err := EncodeGzip(&body, r); err != nil {
+	body, err := s.gzipReport(r)
+	if err != nil {
 		return err
 	}
-	return s.post(ctx, u, body.Bytes())
+	return s.post(ctx, u, body)
+}
+
+// gzipReport returns r gzip-compressed as EncodeGzip writes it, with an
+// Encoder from s.encoders, so that a Sender delivering many reports keeps
+// a few compressors rather than setting one up per report.
+func (s *Sender) gzipReport(r *Report) ([]byte, error) {
+	e, _ := s.encoders.Get().(*Encoder)
+	if e == nil {
+		e = new(Encoder)
+	}
+	var body bytes.Buffer
+	err := e.EncodeGzip(&body, r)
+	s.encoders.Put(e)
+	if err != nil {
+		return nil, err
+	}
+	return body.Bytes(), nil
 }
 
 func (s *Sender) post(ctx context.Context, u *url.URL, body []byte) error {

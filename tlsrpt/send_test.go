@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -505,5 +507,49 @@ func TestFoldSubject(t *testing.T) {
 	want := "Report Domain: example.net Submitter: mail.sender.example.com\r\n Report-ID: <2024-09-03.example.net.0123456789ab@mail.sender.example.com>"
 	if long != want {
 		t.Errorf("folded %q, want %q", long, want)
+	}
+}
+
+// TestSMTPRelayDial: an SMTPRelay connects through its Dial function, with
+// network "tcp" and its Addr, and names the server by the host of Addr.
+func TestSMTPRelayDial(t *testing.T) {
+	ca := newDeliveryCA(t)
+	srv := newSMTPServer(t, ca.serverConfig(), nil)
+	var dialed []string
+	relay := &SMTPRelay{
+		Addr:      "localhost:587",
+		TLSConfig: ca.clientConfig(),
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dialed = append(dialed, network+" "+addr)
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", srv.addr())
+		},
+	}
+	s := &Sender{From: "tlsrpt@sender.example", Mail: relay.Send}
+	if err := s.Send(context.Background(), collectedReport(t), mustRecord(t, "v=TLSRPTv1; rua=mailto:tlsrpt@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"tcp localhost:587"}; !slices.Equal(dialed, want) {
+		t.Errorf("dialed %q, want %q", dialed, want)
+	}
+	got := <-srv.got
+	if !got.tls || got.from != "tlsrpt@sender.example" || !slices.Equal(got.to, []string{"tlsrpt@example.com"}) {
+		t.Errorf("received from %q to %q (TLS %v), want tlsrpt@sender.example to tlsrpt@example.com over TLS", got.from, got.to, got.tls)
+	}
+
+	// The certificate is checked against the host of Addr, not the
+	// address Dial connected to: it does not cover mail.sender.example.
+	relay.Addr = "mail.sender.example:587"
+	m := &Message{From: "a@sender.example", To: []string{"b@example.com"}, Data: []byte("Subject: x\r\n\r\nhi\r\n")}
+	var he x509.HostnameError
+	if err := relay.Send(context.Background(), m); !errors.As(err, &he) || he.Host != "mail.sender.example" {
+		t.Errorf("Send to a relay named mail.sender.example = %v, want an x509.HostnameError for it", err)
+	}
+
+	// A failing Dial is the error of Send, after no exchange.
+	errDial := errors.New("no route to the relay")
+	relay = &SMTPRelay{Addr: "localhost:587", Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errDial }}
+	if err := relay.Send(context.Background(), m); !errors.Is(err, errDial) {
+		t.Errorf("Send with a failing Dial = %v, want %v", err, errDial)
 	}
 }

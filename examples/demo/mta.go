@@ -56,12 +56,8 @@ func (m *mta) deliver(ctx context.Context, from, rcpt string, data []byte) (stri
 		allowed := res.AllowsMX(host)
 		if !allowed && res.Enforced() {
 			// RFC 8461 §4.1, §8.4: an MX host the policy does not list is
-			// treated like an unreachable one.
-			pc.Failure(tlsrpt.FailureDetail{
-				ResultType:          tlsrpt.ResultValidationFailure,
-				ReceivingMXHostname: host,
-				FailureReasonCode:   reasonMXNotListed,
-			})
+			// treated like an unreachable one. Nothing was attempted, so
+			// there is no session to report (see package policycache).
 			fmt.Fprintf(m.out, "  %s %s: not listed in the policy -> skip (not delivered to this MX)\n", tag, host)
 			continue
 		}
@@ -158,11 +154,6 @@ type session struct {
 	usable  bool   // a message can be sent in the session
 }
 
-// reasonMXNotListed is the failure-reason-code of an MX host that matches
-// no mx pattern of the policy. RFC 8460 has no result type of its own for
-// it; validation-failure is its catch-all (§4.3.1).
-const reasonMXNotListed = "mx host not listed in the MTA-STS policy"
-
 // failure describes s.tlsErr as its TLS-RPT result type.
 func (s *session) failure() string {
 	rt, reason := tlsrpt.Classify(s.tlsErr)
@@ -236,11 +227,12 @@ func (s *session) send(ehlo, from string, to []string, data []byte) error {
 	return s.client.send(from, to, data)
 }
 
-// record counts the session for TLS-RPT (RFC 8460 §4.4): a failure with
-// its result type when validation failed (the host name, then TLS);
-// else, when the policy lookup itself failed (a cached policy applied
-// because the new one could not be fetched, RFC 8461 §6), a failure of
-// that type; else a success.
+// record counts the session for TLS-RPT (RFC 8460 §4.4) by the convention
+// of package policycache: a failure with its result type when validation
+// failed (the host name under a testing policy, then TLS); else, when the
+// policy lookup itself failed (a cached policy applied because the new one
+// could not be fetched, RFC 8461 §6), a failure of that type; else a
+// success.
 func (m *mta) record(pc *tlsrpt.PolicyCounter, res policycache.Result, s *session, allowed bool) {
 	d := tlsrpt.FailureDetail{
 		SendingMTAIP:        s.local,
@@ -250,7 +242,7 @@ func (m *mta) record(pc *tlsrpt.PolicyCounter, res policycache.Result, s *sessio
 	}
 	switch {
 	case !allowed:
-		d.ResultType, d.FailureReasonCode = tlsrpt.ResultValidationFailure, reasonMXNotListed
+		d.ResultType, d.FailureReasonCode = tlsrpt.ResultValidationFailure, policycache.ReasonMXNotInPolicy
 	case s.tlsErr != nil:
 		d.ResultType, d.FailureReasonCode = tlsrpt.Classify(s.tlsErr)
 	case res.Failure != "":

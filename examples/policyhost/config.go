@@ -109,8 +109,8 @@ func loadConfig(name string) ([]site, error) {
 
 // site checks d and builds its policy and records, with the TTL ttl.
 func (d domainConfig) site(ttl time.Duration) (site, error) {
-	domain, err := mtasts.ParsePattern(d.Domain)
-	if err != nil || domain[0] == '*' {
+	domain, err := mtasts.NormalizeDomain(d.Domain)
+	if err != nil {
 		return site{}, fmt.Errorf("%q is not a domain name", d.Domain)
 	}
 	if d.MaxAge < 0 || d.MaxAge > int64(mtasts.MaxMaxAge/time.Second) {
@@ -120,7 +120,7 @@ func (d domainConfig) site(ttl time.Duration) (site, error) {
 	if err != nil {
 		return site{}, err
 	}
-	s := site{domain: string(domain), policy: p, id: mtasts.PolicyID(p)}
+	s := site{domain: domain, policy: p, id: mtasts.PolicyID(p)}
 	if d.TLSRPT != "" {
 		rec, err := tlsrpt.ParseRecord("v=TLSRPTv1; rua=" + d.TLSRPT)
 		if err != nil {
