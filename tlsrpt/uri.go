@@ -89,9 +89,7 @@ func isURI(s string) bool {
 // syntax as checkURI does, in the same pass noting what url.Parse would
 // have to handle, so that the common forms (mailto:addr,
 // https://host/path) are built directly into the url.URL that url.Parse
-// would return (setting only its non-empty fields: *u must be the zero
-// URL, as fresh memory is, which spares the write barriers of a whole-struct
-// store); the rest go through url.Parse. mailto: URIs must carry
+// would return; the rest go through url.Parse. mailto: URIs must carry
 // valid addresses and https: URIs a valid host. It returns the end of the
 // URI, or the position in txt and description of an error.
 func parseReportURI(txt string, i int, u *url.URL) (end, errAt int, msg string) {
@@ -186,14 +184,14 @@ func parseReportURI(txt string, i int, u *url.URL) (end, errAt int, msg string) 
 		if !isAddrSpec(rest) {
 			return 0, restStart, uriErr(txt, start, "not a valid email address")
 		}
-		u.Scheme, u.Opaque = "mailto", rest
+		*u = url.URL{Scheme: "mailto", Opaque: rest}
 		return end, 0, ""
 	case scheme == "https" && !special && !oddPath && hostStart >= 0:
 		host := txt[hostStart:hostEnd]
 		if !isHostPort(host) {
 			return 0, hostStart, uriErr(txt, start, "not a valid host")
 		}
-		u.Scheme, u.Host, u.Path = "https", host, txt[hostEnd:end]
+		*u = url.URL{Scheme: "https", Host: host, Path: txt[hostEnd:end]}
 		return end, 0, ""
 	}
 	p, err := url.Parse(txt[start:end])
