@@ -99,7 +99,7 @@ func serveSMTP(conn net.Conn, cfg *tls.Config) {
 			say("221 bye")
 			return
 		default:
-			say("502 not implemented")
+			say("502 5.5.1 command not recognized")
 		}
 	}
 }
@@ -127,7 +127,7 @@ func servePlainSMTP(conn net.Conn) {
 			say("221 bye")
 			return
 		default:
-			say("502 not implemented")
+			say("502 5.5.1 command not recognized")
 		}
 	}
 }
