@@ -262,14 +262,7 @@ func (d *decoder) report(r *Report) error {
 	}
 	var seen int
 	var dup uint16 // members seen, to note duplicates
-	for first := true; ; first = false {
-		name, more, err := d.member(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(name string) (err error) {
 		switch name {
 		case "organization-name":
 			d.once(&dup, 1, name)
@@ -292,9 +285,9 @@ func (d *decoder) report(r *Report) error {
 		default:
 			err = d.skipValue()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if seen&seenPolicies == 0 {
 		d.note("policies", "missing")
@@ -309,14 +302,7 @@ func (d *decoder) dateRange(dr *DateRange) error {
 	}
 	d.ctx = inDateRange
 	var dup uint16 // members seen, to note duplicates
-	for first := true; ; first = false {
-		name, more, err := d.member(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(name string) (err error) {
 		switch name {
 		case "start-datetime":
 			d.once(&dup, 1, name)
@@ -327,9 +313,9 @@ func (d *decoder) dateRange(dr *DateRange) error {
 		default:
 			err = d.skipValue()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	d.ctx = inReport
 	return nil
@@ -372,14 +358,7 @@ func (d *decoder) policyResult(pr *PolicyResult) error {
 	}
 	var seen int
 	var dup uint16 // members seen, to note duplicates
-	for first := true; ; first = false {
-		name, more, err := d.member(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(name string) (err error) {
 		switch name {
 		case "policy":
 			d.once(&dup, 1, name)
@@ -396,9 +375,9 @@ func (d *decoder) policyResult(pr *PolicyResult) error {
 		default:
 			err = d.skipValue()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if seen&seenSummary == 0 {
 		d.note("summary", "missing")
@@ -413,14 +392,7 @@ func (d *decoder) policy(p *Policy) error {
 	}
 	d.ctx = inPolicy
 	var dup uint16 // members seen, to note duplicates
-	for first := true; ; first = false {
-		name, more, err := d.member(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(name string) (err error) {
 		switch name {
 		case "policy-type":
 			d.once(&dup, 1, name)
@@ -439,9 +411,9 @@ func (d *decoder) policy(p *Policy) error {
 		default:
 			err = d.skipValue()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	d.ctx = inPolicyResult
 	return nil
@@ -455,14 +427,7 @@ func (d *decoder) summary(s *Summary) error {
 	d.ctx = inSummary
 	var seen int
 	var dup uint16 // members seen, to note duplicates
-	for first := true; ; first = false {
-		name, more, err := d.member(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(name string) (err error) {
 		var got bool
 		switch name {
 		case "total-successful-session-count":
@@ -480,9 +445,9 @@ func (d *decoder) summary(s *Summary) error {
 		default:
 			err = d.skipValue()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if seen&seenSuccess == 0 {
 		d.note("total-successful-session-count", "missing")
@@ -492,6 +457,21 @@ func (d *decoder) summary(s *Summary) error {
 	}
 	d.ctx = inPolicyResult
 	return nil
+}
+
+// members calls member with the name of each member of the object whose
+// '{' was just consumed, up to and including its '}'; member reads the
+// value (or skips it) and its error ends the object.
+func (d *decoder) members(member func(name string) error) error {
+	for first := true; ; first = false {
+		name, more, err := d.member(first)
+		if err != nil || !more {
+			return err
+		}
+		if err := member(name); err != nil {
+			return err
+		}
+	}
 }
 
 // once notes a member seen twice in an object (I-JSON, RFC 7493 §2.3,
@@ -554,14 +534,7 @@ func (d *decoder) failureDetail(f *FailureDetail) error {
 	}
 	var seen int
 	var dup uint16 // members seen, to note duplicates
-	for first := true; ; first = false {
-		name, more, err := d.member(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(name string) (err error) {
 		switch name {
 		case "result-type":
 			d.once(&dup, 1, name)
@@ -596,9 +569,9 @@ func (d *decoder) failureDetail(f *FailureDetail) error {
 		default:
 			err = d.skipValue()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if seen&seenCount == 0 {
 		d.note("failed-session-count", "missing")

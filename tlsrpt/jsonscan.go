@@ -270,26 +270,11 @@ func (d *decoder) strSlow(start, j int) (string, error) {
 				d.i = len(s)
 				return "", d.eof()
 			}
-			switch e := s[j+1]; e {
-			case '"', '\\', '/':
-				buf = append(buf, e)
+			switch e := s[j+1]; {
+			case unescaped(e) != 0:
+				buf = append(buf, unescaped(e))
 				j += 2
-			case 'b':
-				buf = append(buf, '\b')
-				j += 2
-			case 'f':
-				buf = append(buf, '\f')
-				j += 2
-			case 'n':
-				buf = append(buf, '\n')
-				j += 2
-			case 'r':
-				buf = append(buf, '\r')
-				j += 2
-			case 't':
-				buf = append(buf, '\t')
-				j += 2
-			case 'u':
+			case e == 'u':
 				r, ok := hex4(s, j+2)
 				if !ok {
 					return "", d.badHex(j + 2)
@@ -540,4 +525,25 @@ func (d *decoder) skipValue() error {
 	default:
 		return d.syntaxErr("invalid character " + quoteChar(c) + " looking for beginning of value")
 	}
+}
+
+// unescaped returns the character that the two-character JSON escape
+// sequence backslash-e stands for (RFC 8259 §7), or 0 when e begins no such
+// sequence ("u" escapes are longer and handled apart).
+func unescaped(e byte) byte {
+	switch e {
+	case '"', '\\', '/':
+		return e
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	}
+	return 0
 }
