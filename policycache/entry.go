@@ -122,6 +122,12 @@ func decodeStored(data []byte) (*storedPolicy, error) {
 			if err != nil {
 				return nil, corrupt("bad fetch time: %v", err)
 			}
+			// encode writes the time in UTC with a four-digit year; a
+			// time whose UTC form falls outside years 1–9999 cannot be
+			// written back, so no version of this package wrote it.
+			if y := t.UTC().Year(); y < 1 || y > 9999 {
+				return nil, corrupt("fetch time %q out of range", value)
+			}
 			s.Fetched = t
 		}
 	}

@@ -114,6 +114,9 @@ func FuzzDecodeStored(f *testing.F) {
 func FuzzSealedBody(f *testing.F) {
 	f.Add("domain example.com\nid 1\nfetched 2026-05-01T10:00:00Z\n\n" + enforceText)
 	f.Add("domain example.com\nid 1\nfetched 2026-05-01T10:00:00+02:00\n\nversion: STSv1\nmode: none\nmax_age: 0\n")
+	// Year 0 at +01:00 is year -1 in UTC, which RFC 3339 cannot write.
+	f.Add("domain example.com\nid 1\nfetched 0000-01-01T00:00:00+01:00\n\nversion: STSv1\nmode: none\nmax_age: 0\n")
+	f.Add("domain example.com\nid 1\nfetched 9999-12-31T23:00:00-01:00\n\nversion: STSv1\nmode: none\nmax_age: 0\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		data := append([]byte(entryMagic+entrySumTag), entryChecksum([]byte(body))...)
 		data = append(data, '\n')
