@@ -46,14 +46,14 @@
 // and records each session once with a Collector:
 //
 //	c := &tlsrpt.Collector{OrganizationName: "Example Mail", ContactInfo: "mailto:tlsrpt@example.net"}
-//	pc := c.Policy(res.Report) // once per policy
+//	pc := c.Counter(res.AppliedPolicy) // once per policy
 //	pc.Success()               // or pc.Failure(detail)
 //	reports, err := c.Reports(ctx, yesterday)
 //
 // A policy-host builder needs only mtasts: build and check a policy with
 // mtasts.NewPolicy and (*mtasts.Policy).Validate, derive its id with
-// mtasts.PolicyID, serve it with mtasts.Handler, print the DNS records to
-// publish, and run mtasts.Check against a customer's live setup:
+// mtasts.PolicyID, serve it with mtasts.Handler and print the DNS records to
+// publish; package inspect checks a customer's live setup (inspect.Domain):
 //
 //	p, err := mtasts.NewPolicy(mtasts.ModeTesting, 7*24*time.Hour, "mx1.example.com", "*.mail.example.com")
 //	id := mtasts.PolicyID(p)

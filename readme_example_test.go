@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/smtpsec/smtpsec/inspect"
 	"github.com/smtpsec/smtpsec/mtasts"
 	"github.com/smtpsec/smtpsec/policycache"
 	"github.com/smtpsec/smtpsec/tlsrpt"
@@ -39,8 +40,8 @@ func Example_mtaAuthor() {
 	if err != nil {
 		log.Fatal(err) // only a bad domain, a cancelled ctx or a closed cache
 	}
-	counter := collector.Policy(res.Report) // what TLS-RPT calls the applied policy
-	for _, mx := range mxHosts {            // in preference order
+	counter := collector.Counter(res.AppliedPolicy) // what TLS-RPT calls the applied policy
+	for _, mx := range mxHosts {                    // in preference order
 		if res.Enforced() && !res.AllowsMX(mx) {
 			continue // RFC 8461 §4.1: not a valid MX under the policy
 		}
@@ -79,7 +80,7 @@ func Example_policyHost() {
 	}
 	fmt.Println(txt)                                        // _mta-sts.example.com. 3600 IN TXT "v=STSv1; id=..."
 	http.Handle("/", &mtasts.Handler{Policy: lookupPolicy}) // serves mta-sts.<domain> for every domain
-	result, err := mtasts.Check(ctx, "example.com", mtasts.CheckOptions{})
+	result, err := inspect.Domain(ctx, "example.com", inspect.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

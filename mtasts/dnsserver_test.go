@@ -88,16 +88,6 @@ func startZoneDNS(t testing.TB, rcodes map[string]int, rrs ...dns.RR) *testDNS {
 	return s
 }
 
-// mustRR parses one record in zone-file syntax.
-func mustRR(t testing.TB, s string) dns.RR {
-	t.Helper()
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatalf("dns.NewRR(%q): %v", s, err)
-	}
-	return rr
-}
-
 // start serves s over UDP and TCP on 127.0.0.1 until the test ends.
 func (s *testDNS) start(t testing.TB) {
 	t.Helper()

@@ -71,22 +71,16 @@
 // unknown hosts and paths, never with a redirect, and with a short
 // Cache-Control max-age for reverse proxies in front of it (RFC 8461 §8.2).
 // PolicyID derives the TXT record id from the policy's content.
-// RecordTXT, TLSRPTRecordTXT, RecordCNAME and PolicyHostCNAME build the DNS
-// records, as github.com/miekg/dns records whose String method gives the
-// zone-file line, with TXT data split into strings of at most 255 bytes.
+// RecordTXT, RecordCNAME and PolicyHostCNAME build the DNS records as
+// DNSRecord values: name, type, TTL and data as a DNS provider's API takes
+// them, and a String method that gives the zone-file line, with TXT data
+// split into strings of at most 255 bytes. Any other record (the TLS-RPT
+// record of RFC 8460 §3) is a DNSRecord literal checked by Validate.
 // Publish a changed policy before the TXT record carrying its new id
 // (§8.1).
 //
-// Check inspects a live setup as a sender sees it: the _mta-sts record,
-// the policy fetched with every rule of §3.3, the MX records against the
-// mx patterns (§4.1), the STARTTLS support and certificate of each MX host
-// (§4.2), and the TLS-RPT record (RFC 8460). It returns findings with
-// stable codes, severities and fixes, drift included: MX hosts that no
-// pattern covers (such as an MX host two labels below a "*." wildcard,
-// which matches one label only), patterns that cover no MX host, a policy
-// changed behind an unchanged id, certificates about to expire, and
-// testing mode left on too long. Check probes at most 10 MX hosts, 4 at a
-// time, and reads at most 256 KiB from each.
+// Package github.com/smtpsec/smtpsec/inspect inspects a live setup as a
+// sender sees it, with findings and fixes.
 //
 // # Coverage of RFC 8461
 //
@@ -107,16 +101,16 @@
 //     does; Validate refuses what senders would reject.
 //   - §8.1 policy updates: Handler serves the new policy as soon as the
 //     lookup function returns it, to be published before the TXT record
-//     with the new id; Check reports a policy changed behind an unchanged
-//     id.
+//     with the new id (package inspect reports a policy changed behind an
+//     unchanged id).
 //   - §8.2 policy delegation: RecordCNAME delegates _mta-sts, and
 //     PolicyHostCNAME points mta-sts.<domain> at a provider; one Handler
 //     serves any number of delegated domains by Host, with a
-//     Cache-Control max-age (DefaultCacheMaxAge) for reverse proxies.
+//     Cache-Control max-age (one minute by default) for reverse proxies.
 //   - §8.3 removing MTA-STS: a policy with mode none and a small max_age
 //     validates with no mx patterns and is served like any other.
-//   - §8.4 preserving MX candidates: Check reports MX hosts that no
-//     pattern covers and patterns that cover no MX host.
+//   - §8.4 preserving MX candidates: package inspect reports MX hosts that
+//     no pattern covers and patterns that cover no MX host.
 //
 // # Decisions and deliberate deviations
 //

@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// Sentinel errors of the mtasts formats. Every error returned by the parsers
-// matches one of them with errors.Is.
+// Sentinel errors of package mtasts. Every error it returns matches one of
+// them with errors.Is (or is a *FetchError or *CertificateError, which
+// errors.As finds).
 var (
 	// ErrInvalidRecord reports a TXT record that claims to be an MTA-STS
 	// record but does not follow the grammar of RFC 8461 §3.1. A sender
@@ -29,6 +30,23 @@ var (
 	// ErrInvalidDomain reports a name that NormalizeDomain cannot turn into
 	// a host name of A-labels (RFC 8461 §3.2 and §4.1, RFC 5890).
 	ErrInvalidDomain = errors.New("mtasts: invalid domain name")
+
+	// ErrDNSTemporary reports that the TXT lookup failed without an answer:
+	// SERVFAIL, REFUSED, a timeout, a network error. Every resolver error other
+	// than "not found" counts as temporary, because only an answer says that a
+	// record does not exist. RFC 8461 §3.3: a sender then keeps using a policy
+	// it has cached; with none cached, the domain has no available policy for
+	// now.
+	ErrDNSTemporary = errors.New("mtasts: temporary DNS failure")
+
+	// ErrUnknownDomain is returned by a Handler's Policy function for a domain
+	// the policy host does not serve. The handler answers 404 Not Found.
+	ErrUnknownDomain = errors.New("mtasts: unknown policy domain")
+
+	// ErrInvalidDNSRecord reports a DNSRecord that cannot be published: a bad
+	// owner name or CNAME target, a TTL outside RFC 2181 §8, an empty TXT
+	// text or one with characters other than printable US-ASCII.
+	ErrInvalidDNSRecord = errors.New("mtasts: invalid DNS record")
 )
 
 // A SyntaxError describes where and why a TXT record or a policy file fails

@@ -37,28 +37,32 @@ func ExampleHandler() {
 	// mta-sts.example.org 404 text/plain; charset=utf-8
 }
 
-// zoneLine prints a miekg/dns record with spaces instead of tabs.
-func zoneLine(s fmt.Stringer) string { return strings.ReplaceAll(s.String(), "\t", " ") }
-
 // The TXT record that announces a policy, with an id derived from the
 // policy's content: publish it after the policy itself (RFC 8461 §8.1).
 func ExampleRecordTXT() {
 	p := exampleMust(mtasts.NewPolicy(mtasts.ModeEnforce, 14*24*time.Hour, "mx1.example.com"))
 	rr := exampleMust(mtasts.RecordTXT("example.com", &mtasts.Record{ID: mtasts.PolicyID(p)}, time.Hour))
-	fmt.Println(zoneLine(rr))
+	fmt.Println(rr)
 
 	// Long records are split into strings of 255 bytes.
 	long := &mtasts.Record{ID: "20240101", Extensions: []mtasts.Extension{{Name: "note", Value: strings.Repeat("x", 300)}}}
 	rr = exampleMust(mtasts.RecordTXT("example.com", long, time.Hour))
-	fmt.Println(len(rr.Txt), len(rr.Txt[0]), len(rr.Txt[1]))
+	fmt.Println(strings.Count(rr.String(), `"`)/2, len(rr.Value))
 	// Output:
 	// _mta-sts.example.com. 3600 IN TXT "v=STSv1; id=fd45f86f96fc693ca2c9a66bab09fc07"
-	// 2 255 72
+	// 2 327
 }
 
-func ExampleTLSRPTRecordTXT() {
-	rr := exampleMust(mtasts.TLSRPTRecordTXT("example.com", "v=TLSRPTv1; rua=mailto:tlsrpt@example.com", 24*time.Hour))
-	fmt.Println(zoneLine(rr))
+// A record this package has no builder for, such as the TLS-RPT record of
+// RFC 8460 §3 that a domain with a policy should publish too, is a literal.
+func ExampleDNSRecord() {
+	rr := mtasts.DNSRecord{Name: "_smtp._tls.example.com.", Type: "TXT", TTL: 24 * time.Hour,
+		Value: "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"}
+	if err := rr.Validate(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(rr)
 	// Output:
 	// _smtp._tls.example.com. 86400 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
 }
@@ -66,7 +70,7 @@ func ExampleTLSRPTRecordTXT() {
 // A hosting provider that serves the policy of a customer's domain (RFC
 // 8461 §8.2) can also control its id: the customer delegates the TXT record.
 func ExampleRecordCNAME() {
-	fmt.Println(zoneLine(exampleMust(mtasts.RecordCNAME("customer.example", "provider.example", time.Hour))))
+	fmt.Println(exampleMust(mtasts.RecordCNAME("customer.example", "provider.example", time.Hour)))
 	// Output:
 	// _mta-sts.customer.example. 3600 IN CNAME _mta-sts.provider.example.
 }
@@ -75,7 +79,7 @@ func ExampleRecordCNAME() {
 // §8.2): the customer points the policy host's name at the provider, which
 // holds a certificate for mta-sts.customer.example.
 func ExamplePolicyHostCNAME() {
-	fmt.Println(zoneLine(exampleMust(mtasts.PolicyHostCNAME("customer.example", "mta-sts.provider.example", time.Hour))))
+	fmt.Println(exampleMust(mtasts.PolicyHostCNAME("customer.example", "mta-sts.provider.example", time.Hour)))
 	// Output:
 	// mta-sts.customer.example. 3600 IN CNAME mta-sts.provider.example.
 }

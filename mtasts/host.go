@@ -15,16 +15,9 @@ import (
 // (RFC 8461 §3.2): https://mta-sts.<policy-domain>/.well-known/mta-sts.txt.
 const PolicyPath = "/.well-known/mta-sts.txt"
 
-// DefaultCacheMaxAge is the Cache-Control max-age Handler sends when
-// CacheMaxAge is zero: one minute. RFC 8461 §8.2 notes that HTTP caching,
-// which senders MUST NOT use (§3.3), may still help a reverse proxy in
-// front of the policy host; a minute keeps a changed policy visible
-// before the TXT record announcing it is published (§8.1).
-const DefaultCacheMaxAge = time.Minute
-
-// ErrUnknownDomain is returned by a Handler's Policy function for a domain
-// the policy host does not serve. The handler answers 404 Not Found.
-var ErrUnknownDomain = errors.New("mtasts: unknown policy domain")
+// defaultCacheMaxAge is the Cache-Control max-age Handler sends when
+// CacheMaxAge is zero.
+const defaultCacheMaxAge = time.Minute
 
 // Handler is the policy host of RFC 8461 §3.2: an http.Handler serving
 // /.well-known/mta-sts.txt for any number of policy domains, each under its
@@ -65,7 +58,9 @@ type Handler struct {
 	Policy func(ctx context.Context, domain string) (*Policy, error)
 
 	// CacheMaxAge is the max-age of the Cache-Control header, in whole
-	// seconds. Zero means DefaultCacheMaxAge; a negative value sends no
+	// seconds. Zero means one minute, which keeps a changed policy
+	// visible before the TXT record announcing it is published (§8.1);
+	// a negative value sends no
 	// Cache-Control header. Senders themselves MUST NOT use HTTP caching
 	// (§3.3) and rely on max_age and the TXT id instead; the header only
 	// lets a reverse proxy or CDN in front of the host absorb load.
@@ -137,7 +132,7 @@ func (h *Handler) logger() *slog.Logger {
 
 func (h *Handler) cacheControl() string {
 	switch age := h.CacheMaxAge; {
-	case age == 0, age == DefaultCacheMaxAge:
+	case age == 0, age == defaultCacheMaxAge:
 		return "max-age=60"
 	case age < 0:
 		return ""

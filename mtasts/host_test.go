@@ -161,7 +161,7 @@ func TestHandlerCacheMaxAge(t *testing.T) {
 		want string
 	}{
 		{0, "max-age=60"},
-		{DefaultCacheMaxAge, "max-age=60"},
+		{defaultCacheMaxAge, "max-age=60"},
 		{time.Hour, "max-age=3600"},
 		{1500 * time.Millisecond, "max-age=1"},
 		{-1, ""},

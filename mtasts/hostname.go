@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // NormalizeDomain returns name, a domain or host name as a person, a
@@ -35,7 +37,7 @@ import (
 func NormalizeDomain(name string) (string, error) {
 	a, err := toASCIIHost(name)
 	if err != nil {
-		return "", fmt.Errorf("%w %q: %v", ErrInvalidDomain, name, err)
+		return "", fmt.Errorf("%w %s: %v", ErrInvalidDomain, escape.Quote(name), err)
 	}
 	return a, nil
 }

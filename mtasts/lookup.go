@@ -16,14 +16,6 @@ type Resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
-// ErrDNSTemporary reports that the TXT lookup failed without an answer:
-// SERVFAIL, REFUSED, a timeout, a network error. Every resolver error other
-// than "not found" counts as temporary, because only an answer says that a
-// record does not exist. RFC 8461 §3.3: a sender then keeps using a policy
-// it has cached; with none cached, the domain has no available policy for
-// now.
-var ErrDNSTemporary = errors.New("mtasts: temporary DNS failure")
-
 // LookupRecord looks up the MTA-STS TXT record of the policy domain domain
 // at _mta-sts.<domain> (RFC 8461 §3.1) through resolver; a nil resolver
 // means net.DefaultResolver. The domain may be given in upper case, with a

@@ -49,8 +49,8 @@ func TestDiagnosticJSON(t *testing.T) {
 	}
 }
 
-// A Diagnostic, like a Finding of Check, has a JSON form with the
-// severity as a word.
+// A Diagnostic has a JSON form with the severity as a word (so has a
+// Finding of package inspect, which shares Severity).
 func ExampleSeverity_MarshalText() {
 	_, diags, err := DiagnosePolicy([]byte("\uFEFFversion: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n"))
 	if err != nil {
@@ -65,4 +65,13 @@ func ExampleSeverity_MarshalText() {
 	fmt.Println(string(data))
 	// Output:
 	// {"line":1,"column":1,"severity":"warning","message":"the file begins with a UTF-8 byte order mark (BOM)","fix":"save the file as UTF-8 without a BOM"}
+}
+
+// mustParse parses a policy known to be valid (test data).
+func mustParse(text string) *Policy {
+	p, err := ParsePolicy([]byte(text))
+	if err != nil {
+		panic(err)
+	}
+	return p
 }

@@ -1,6 +1,7 @@
 package mtasts
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -15,13 +16,13 @@ import (
 // wireTXT packs rr into a DNS message and reads the character-strings of
 // its TXT data back with golang.org/x/net/dns/dnsmessage: the bytes a
 // resolver receives, independent of miekg/dns's escaped presentation.
-func wireTXT(t testing.TB, rr dns.RR) []string {
+func wireTXT(t testing.TB, rec DNSRecord) []string {
 	t.Helper()
 	m := new(dns.Msg)
-	m.Answer = []dns.RR{rr}
+	m.Answer = []dns.RR{miekgRR(t, rec)}
 	wire, err := m.Pack()
 	if err != nil {
-		t.Fatalf("pack %v: %v", rr, err)
+		t.Fatalf("pack %v: %v", rec, err)
 	}
 	var p dnsmessage.Parser
 	if _, err := p.Start(wire); err != nil {
@@ -40,16 +41,35 @@ func wireTXT(t testing.TB, rr dns.RR) []string {
 	return txt.TXT
 }
 
-// checkZoneLine asserts that rr's zone-file text parses back, with
-// dns.NewRR, into the same record.
-func checkZoneLine(t testing.TB, rr dns.RR) {
+// miekgRR parses rec's zone-file line with miekg/dns, an independent
+// zone-file reader.
+func miekgRR(t testing.TB, rec DNSRecord) dns.RR {
 	t.Helper()
-	back, err := dns.NewRR(rr.String())
+	rr, err := dns.NewRR(rec.String())
 	if err != nil {
-		t.Fatalf("dns.NewRR(%q): %v", rr.String(), err)
+		t.Fatalf("dns.NewRR(%q): %v", rec.String(), err)
 	}
-	if !dns.IsDuplicate(rr, back) || back.Header().Ttl != rr.Header().Ttl {
-		t.Errorf("zone line %q parses back as %q", rr.String(), back.String())
+	return rr
+}
+
+// checkZoneLine asserts that rec's zone-file text parses back, with
+// miekg/dns, into the same owner, type, TTL and data.
+func checkZoneLine(t testing.TB, rec DNSRecord) {
+	t.Helper()
+	rr := miekgRR(t, rec)
+	h := rr.Header()
+	if h.Name != rec.Name || dns.TypeToString[h.Rrtype] != rec.Type || time.Duration(h.Ttl)*time.Second != rec.TTL {
+		t.Errorf("zone line %q parses back as %q", rec.String(), rr.String())
+	}
+	var data string
+	switch rr := rr.(type) {
+	case *dns.TXT:
+		data = strings.Join(wireTXT(t, rec), "")
+	case *dns.CNAME:
+		data = rr.Target
+	}
+	if data != rec.Value {
+		t.Errorf("zone line %q has data %q, want %q", rec.String(), data, rec.Value)
 	}
 }
 
@@ -61,13 +81,13 @@ func TestRecordTXT(t *testing.T) {
 		want   string
 	}{
 		{"example.com", &Record{ID: "20160831085700Z"}, time.Hour,
-			"_mta-sts.example.com.\t3600\tIN\tTXT\t\"v=STSv1; id=20160831085700Z\""},
+			"_mta-sts.example.com. 3600 IN TXT \"v=STSv1; id=20160831085700Z\""},
 		{"Example.COM.", &Record{ID: "abc"}, 300 * time.Second,
-			"_mta-sts.example.com.\t300\tIN\tTXT\t\"v=STSv1; id=abc\""},
+			"_mta-sts.example.com. 300 IN TXT \"v=STSv1; id=abc\""},
 		{"bücher.example", &Record{ID: "x1"}, 90*time.Second + 999*time.Millisecond,
-			"_mta-sts.xn--bcher-kva.example.\t90\tIN\tTXT\t\"v=STSv1; id=x1\""},
+			"_mta-sts.xn--bcher-kva.example. 90 IN TXT \"v=STSv1; id=x1\""},
 		{"example.com", &Record{ID: "a", Extensions: []Extension{{"ext", `q"b\s`}}}, 0,
-			`_mta-sts.example.com.` + "\t0\tIN\tTXT\t" + `"v=STSv1; id=a; ext=q\"b\\s"`},
+			`_mta-sts.example.com. 0 IN TXT "v=STSv1; id=a; ext=q\"b\\s"`},
 	}
 	for _, tt := range tests {
 		rr, err := RecordTXT(tt.domain, tt.rec, tt.ttl)
@@ -137,7 +157,7 @@ func TestRecordTXTResolver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startZoneDNS(t, nil, rr)
+	srv := startZoneDNS(t, nil, miekgRR(t, rr))
 	got, err := LookupRecord(context.Background(), srv.resolver(), "long.example")
 	if err != nil {
 		t.Fatal(err)
@@ -170,11 +190,11 @@ func TestRecordTXTErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rr, err := RecordTXT(tt.domain, tt.rec, tt.ttl)
-		if err == nil || rr != nil {
+		if err == nil || rr != (DNSRecord{}) {
 			t.Errorf("%s: RecordTXT = %v, %v; want an error", tt.name, rr, err)
 			continue
 		}
-		if tt.is != nil && !errors.Is(err, tt.is) {
+		if is := cmp.Or(tt.is, ErrInvalidDNSRecord); !errors.Is(err, is) {
 			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.is)
 		}
 	}
@@ -183,37 +203,44 @@ func TestRecordTXTErrors(t *testing.T) {
 	}
 }
 
-func TestTLSRPTRecordTXT(t *testing.T) {
-	rr, err := TLSRPTRecordTXT("Example.com", "v=TLSRPTv1; rua=mailto:tlsrpt@example.com", 24*time.Hour)
-	if err != nil {
+// TestDNSRecordTXT: a TXT record written as a literal, such as the TLS-RPT
+// record of RFC 8460 §3, validates and survives the zone file and the wire.
+func TestDNSRecordTXT(t *testing.T) {
+	rr := DNSRecord{Name: "_smtp._tls.example.com.", Type: "TXT", TTL: 24 * time.Hour, Value: "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"}
+	if err := rr.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rr.String(), "_smtp._tls.example.com.\t86400\tIN\tTXT\t\"v=TLSRPTv1; rua=mailto:tlsrpt@example.com\""; got != want {
+	if got, want := rr.String(), `_smtp._tls.example.com. 86400 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"`; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	checkZoneLine(t, rr)
 
-	long := "v=TLSRPTv1;rua=https://reports.example.net/" + strings.Repeat("p", 300)
-	rr, err = TLSRPTRecordTXT("example.com", long, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if wire := wireTXT(t, rr); len(wire) != 2 || strings.Join(wire, "") != long {
+	rr.Value = "v=TLSRPTv1;rua=https://reports.example.net/" + strings.Repeat("p", 300)
+	if wire := wireTXT(t, rr); len(wire) != 2 || strings.Join(wire, "") != rr.Value {
 		t.Errorf("long record on the wire: %q", wire)
 	}
 	checkZoneLine(t, rr)
 
-	for _, bad := range []string{
-		"", "v=TLSRPTv1", "v=tlsrptv1; rua=mailto:a@example.com", " v=TLSRPTv1; rua=mailto:a@example.com",
-		"v=TLSRPTv10; rua=mailto:a@example.com", "v=TLSRPTv1; rua=mailto:é@example.com",
-		"v=TLSRPTv1; rua=mailto:a@example.com\n",
+	good := DNSRecord{Name: "_smtp._tls.example.com.", Type: "TXT", TTL: time.Hour, Value: "v=TLSRPTv1; rua=mailto:a@example.com"}
+	for name, bad := range map[string]func(*DNSRecord){
+		"empty text":      func(r *DNSRecord) { r.Value = "" },
+		"non-ASCII":       func(r *DNSRecord) { r.Value = "v=TLSRPTv1; rua=mailto:é@example.com" },
+		"newline":         func(r *DNSRecord) { r.Value += "\n" },
+		"relative name":   func(r *DNSRecord) { r.Name = "_smtp._tls.example.com" },
+		"upper-case name": func(r *DNSRecord) { r.Name = "_smtp._tls.Example.com." },
+		"bad label":       func(r *DNSRecord) { r.Name = "_smtp._tls.exa mple.com." },
+		"lone underscore": func(r *DNSRecord) { r.Name = "_._tls.example.com." },
+		"negative TTL":    func(r *DNSRecord) { r.TTL = -time.Second },
+		"TTL too large":   func(r *DNSRecord) { r.TTL = (maxTTL + 1) * time.Second },
+		"unknown type":    func(r *DNSRecord) { r.Type = "MX" },
+		"relative CNAME":  func(r *DNSRecord) { r.Type, r.Value = "CNAME", "provider.example" },
+		"name too long":   func(r *DNSRecord) { r.Name = "_x." + strings.Repeat("abcdefghi.", 25) + "com." },
 	} {
-		if rr, err := TLSRPTRecordTXT("example.com", bad, time.Hour); err == nil {
-			t.Errorf("TLSRPTRecordTXT(%q) = %v, want an error", bad, rr)
+		r := good
+		bad(&r)
+		if err := r.Validate(); !errors.Is(err, ErrInvalidDNSRecord) {
+			t.Errorf("%s: Validate(%v) = %v, want ErrInvalidDNSRecord", name, r, err)
 		}
-	}
-	if _, err := TLSRPTRecordTXT("example.com", "v=TLSRPTv1 ;rua=mailto:a@example.com", time.Hour); err != nil {
-		t.Errorf("space before \";\": %v", err)
 	}
 }
 
@@ -222,7 +249,7 @@ func TestCNAMEs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rr.String(), "_mta-sts.customer.example.\t3600\tIN\tCNAME\t_mta-sts.provider.example."; got != want {
+	if got, want := rr.String(), "_mta-sts.customer.example. 3600 IN CNAME _mta-sts.provider.example."; got != want {
 		t.Errorf("RecordCNAME = %q, want %q", got, want)
 	}
 	checkZoneLine(t, rr)
@@ -231,19 +258,19 @@ func TestCNAMEs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rr.String(), "mta-sts.xn--bcher-kva.example.\t3600\tIN\tCNAME\tmta-sts.provider.example."; got != want {
+	if got, want := rr.String(), "mta-sts.xn--bcher-kva.example. 3600 IN CNAME mta-sts.provider.example."; got != want {
 		t.Errorf("PolicyHostCNAME = %q, want %q", got, want)
 	}
 	checkZoneLine(t, rr)
 
-	for _, f := range []func() (*dns.CNAME, error){
-		func() (*dns.CNAME, error) { return RecordCNAME("example.com", "bad provider", time.Hour) },
-		func() (*dns.CNAME, error) { return RecordCNAME("", "provider.example", time.Hour) },
-		func() (*dns.CNAME, error) { return PolicyHostCNAME("example.com", "", time.Hour) },
-		func() (*dns.CNAME, error) { return PolicyHostCNAME("example.com", "host.example", -time.Hour) },
+	for _, f := range []func() (DNSRecord, error){
+		func() (DNSRecord, error) { return RecordCNAME("example.com", "bad provider", time.Hour) },
+		func() (DNSRecord, error) { return RecordCNAME("", "provider.example", time.Hour) },
+		func() (DNSRecord, error) { return PolicyHostCNAME("example.com", "", time.Hour) },
+		func() (DNSRecord, error) { return PolicyHostCNAME("example.com", "host.example", -time.Hour) },
 	} {
-		if rr, err := f(); err == nil {
-			t.Errorf("got %v, want an error", rr)
+		if rr, err := f(); !errors.Is(err, ErrInvalidDNSRecord) {
+			t.Errorf("got %v, %v; want ErrInvalidDNSRecord", rr, err)
 		}
 	}
 }
@@ -259,7 +286,7 @@ func TestDelegation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startZoneDNS(t, nil, cname, txt)
+	srv := startZoneDNS(t, nil, miekgRR(t, cname), miekgRR(t, txt))
 	rec, err := LookupRecord(context.Background(), srv.resolver(), "customer.example")
 	if err != nil || rec.ID != "prov2024" {
 		t.Errorf("LookupRecord = %v, %v", rec, err)
@@ -301,18 +328,18 @@ func FuzzRecordTXT(f *testing.F) {
 	})
 }
 
-// FuzzTLSRPTRecordTXT: an accepted TLS-RPT record survives the wire and
-// the zone-file text byte for byte.
-func FuzzTLSRPTRecordTXT(f *testing.F) {
+// FuzzDNSRecordTXT: any TXT text that Validate accepts survives the wire
+// and the zone-file text byte for byte.
+func FuzzDNSRecordTXT(f *testing.F) {
 	f.Add("v=TLSRPTv1; rua=mailto:tlsrpt@example.com")
 	f.Add(`v=TLSRPTv1;rua=https://r.example/"\` + strings.Repeat("z", 260))
-	f.Fuzz(func(t *testing.T, record string) {
-		rr, err := TLSRPTRecordTXT("example.com", record, time.Hour)
-		if err != nil {
+	f.Fuzz(func(t *testing.T, text string) {
+		rr := DNSRecord{Name: "_smtp._tls.example.com.", Type: "TXT", TTL: time.Hour, Value: text}
+		if rr.Validate() != nil {
 			return
 		}
-		if got := strings.Join(wireTXT(t, rr), ""); got != record {
-			t.Fatalf("wire %q, want %q", got, record)
+		if got := strings.Join(wireTXT(t, rr), ""); got != text {
+			t.Fatalf("wire %q, want %q", got, text)
 		}
 		checkZoneLine(t, rr)
 	})

@@ -59,10 +59,10 @@ const (
 // MemoryStore, time.Now, slog.Default and the Default durations.
 type Config struct {
 	// Resolver looks up the _mta-sts TXT records. Nil means a DNSResolver
-	// reading /etc/resolv.conf. A resolver that also has the method
-	// LookupTXTTTL of DNSResolver has its answers kept for their TTL;
-	// answers of other resolvers (such as *net.Resolver) are kept for one
-	// minute.
+	// reading /etc/resolv.conf. A resolver that is also a TTLResolver (as
+	// DNSResolver is) has its answers kept for their DNS TTL (RFC 8461
+	// §5.1 checks the id "at least once per TTL"); answers of other
+	// resolvers, such as *net.Resolver, are kept for one minute.
 	Resolver mtasts.Resolver
 	// HTTPClient fetches policies (see mtasts.Fetch; redirects are never
 	// followed). Nil means a client with http.DefaultTransport. Its
@@ -106,7 +106,7 @@ type Config struct {
 // safe for concurrent use. Create one with New and stop it with Close.
 type Cache struct {
 	resolver    mtasts.Resolver
-	ttlResolver ttlResolver // resolver, when it reports TTLs
+	ttlResolver TTLResolver // resolver, when it reports TTLs
 	client      *http.Client
 	store       Store
 	now         func() time.Time
@@ -134,9 +134,14 @@ type Cache struct {
 	refreshing chan struct{} // semaphore of background refreshes
 }
 
-// ttlResolver is a Resolver that reports how long its answers are valid,
-// as DNSResolver does.
-type ttlResolver interface {
+// A TTLResolver is a Resolver that also says how long its answers may be
+// kept: the TTL of a TXT answer, or for "not found" the negative-caching
+// TTL of RFC 2308 §5. Config.Resolver is used through it when it
+// implements it; DNSResolver does.
+type TTLResolver interface {
+	mtasts.Resolver
+	// LookupTXTTTL is LookupTXT that also returns how long the answer
+	// may be cached.
 	LookupTXTTTL(ctx context.Context, name string) ([]string, time.Duration, error)
 }
 
@@ -191,7 +196,7 @@ func New(cfg Config) (*Cache, error) {
 		}
 		c.resolver = r
 	}
-	c.ttlResolver, _ = c.resolver.(ttlResolver)
+	c.ttlResolver, _ = c.resolver.(TTLResolver)
 	if c.store == nil {
 		c.store = new(MemoryStore)
 	}

@@ -38,7 +38,7 @@ type summary struct {
 }
 
 func summarize(r policycache.Result) summary {
-	s := summary{ID: r.ID, FromCache: r.FromCache, Fresh: r.Fresh, Type: r.Report.Type, Failure: r.Failure, HasErr: r.Err != nil}
+	s := summary{ID: r.ID, FromCache: r.FromCache, Fresh: r.Fresh, Type: r.AppliedPolicy.Type, Failure: r.Failure, HasErr: r.Err != nil}
 	if r.Policy != nil {
 		s.Mode = r.Policy.Mode
 	}
@@ -61,16 +61,16 @@ func TestNoCacheSuccess(t *testing.T) {
 
 	res := lookup(t, c, "example.com")
 	check(t, "first lookup", res, summary{Mode: mtasts.ModeEnforce, ID: "20260501", Fresh: true, Type: tlsrpt.PolicySTS})
-	wantReport := tlsrpt.Policy{
+	wantReport := tlsrpt.AppliedPolicy{
 		Type: tlsrpt.PolicySTS,
-		String: []string{
+		PolicyString: []string{
 			"version: STSv1", "mode: enforce", "mx: mx1.example.com", "mx: *.mail.example.net", "max_age: 604800",
 		},
 		Domain: "example.com",
 		MXHost: []string{"mx1.example.com", "*.mail.example.net"},
 	}
-	if !reflect.DeepEqual(res.Report, wantReport) {
-		t.Errorf("Report = %+v\nwant %+v", res.Report, wantReport)
+	if !reflect.DeepEqual(res.AppliedPolicy, wantReport) {
+		t.Errorf("Report = %+v\nwant %+v", res.AppliedPolicy, wantReport)
 	}
 	if want := w.Clock.Now().Add(604800 * time.Second); !res.Expires.Equal(want) {
 		t.Errorf("Expires = %v, want %v", res.Expires, want)
@@ -206,8 +206,8 @@ func TestNoCacheFailures(t *testing.T) {
 			if tt.errIs != nil && !errors.Is(res.Err, tt.errIs) {
 				t.Errorf("Err = %v, want it to match %v", res.Err, tt.errIs)
 			}
-			if res.Report.Domain != d {
-				t.Errorf("Report.Domain = %q", res.Report.Domain)
+			if res.AppliedPolicy.Domain != d {
+				t.Errorf("Report.Domain = %q", res.AppliedPolicy.Domain)
 			}
 		})
 	}

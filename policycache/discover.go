@@ -226,7 +226,7 @@ func (c *Cache) fetchFailed(d, id string, cached *entry, now time.Time, ttl time
 		}
 	default:
 		e = c.noPolicy(d, nil, minTime(now.Add(ttl), retryAt))
-		e.result.Report.Type = tlsrpt.PolicySTS
+		e.result.AppliedPolicy.Type = tlsrpt.PolicySTS
 		e.result.Failure = failure
 		e.result.Err = err
 	}
@@ -258,9 +258,9 @@ func (c *Cache) noPolicy(d string, old *entry, checkAt time.Time) *entry {
 	e := &entry{
 		checkAt: checkAt,
 		result: Result{
-			Domain:    d,
-			FromCache: true,
-			Report:    tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: d},
+			Domain:        d,
+			FromCache:     true,
+			AppliedPolicy: tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: d},
 		},
 	}
 	if old != nil {
@@ -280,13 +280,13 @@ func (c *Cache) policyEntry(d, id string, p *mtasts.Policy, fetched time.Time) *
 		refreshAt: c.refreshTime(fetched, p.MaxAge),
 	}
 	e.result = Result{
-		Domain:    d,
-		Policy:    p,
-		ID:        id,
-		Expires:   e.expires,
-		FromCache: true,
-		Fresh:     true,
-		Report:    reportPolicy(d, p),
+		Domain:        d,
+		Policy:        p,
+		ID:            id,
+		Expires:       e.expires,
+		FromCache:     true,
+		Fresh:         true,
+		AppliedPolicy: reportPolicy(d, p),
 	}
 	return e
 }
@@ -307,15 +307,15 @@ func (c *Cache) refreshTime(fetched time.Time, maxAge time.Duration) time.Time {
 // of domain d: type sts, one policy-string element per line of the
 // policy's canonical form, the mx patterns as mx-host. Mode none means no
 // active policy (RFC 8461 §5): type no-policy-found.
-func reportPolicy(d string, p *mtasts.Policy) tlsrpt.Policy {
+func reportPolicy(d string, p *mtasts.Policy) tlsrpt.AppliedPolicy {
 	if p.Mode == mtasts.ModeNone {
-		return tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: d}
+		return tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: d}
 	}
-	return tlsrpt.Policy{
-		Type:   tlsrpt.PolicySTS,
-		String: strings.Split(strings.TrimSuffix(p.String(), "\r\n"), "\r\n"),
-		Domain: d,
-		MXHost: p.MX,
+	return tlsrpt.AppliedPolicy{
+		Type:         tlsrpt.PolicySTS,
+		PolicyString: strings.Split(strings.TrimSuffix(p.String(), "\r\n"), "\r\n"),
+		Domain:       d,
+		MXHost:       p.MX,
 	}
 }
 

@@ -19,7 +19,7 @@
 // An MTA that reports with a tlsrpt.Collector counts every delivery
 // attempt under the policy of its Result, so that all senders count alike:
 //
-//	pc := collector.Policy(res.Report)
+//	pc := collector.Counter(res.AppliedPolicy)
 //
 // then, for each MX host:
 //

@@ -50,7 +50,7 @@ func Example() {
 		fmt.Println(mx + ": deliver with STARTTLS and a valid certificate, or defer")
 		break
 	}
-	fmt.Println("TLS-RPT:", res.Report.Type, res.Report.Domain, res.Report.MXHost, "failure:", res.Failure == "")
+	fmt.Println("TLS-RPT:", res.AppliedPolicy.Type, res.AppliedPolicy.Domain, res.AppliedPolicy.MXHost, "failure:", res.Failure == "")
 
 	// The next delivery finds the policy in memory.
 	res, _ = cache.Lookup(context.Background(), "example.com")
@@ -82,7 +82,7 @@ func ExampleCache_Lookup_fetchFailure() {
 
 	res, _ := cache.Lookup(context.Background(), "example.net")
 	fmt.Println("policy:", res.Policy, "allows any MX:", res.AllowsMX("mx.example.net"))
-	fmt.Println("report:", res.Report.Type, res.Report.Domain, res.Failure)
+	fmt.Println("report:", res.AppliedPolicy.Type, res.AppliedPolicy.Domain, res.Failure)
 	fmt.Println("invalid policy:", errors.Is(res.Err, mtasts.ErrInvalidPolicy))
 	// Output:
 	// policy: <nil> allows any MX: true

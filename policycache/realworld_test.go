@@ -85,8 +85,8 @@ func TestRealWorldPolicies(t *testing.T) {
 			t.Errorf("%s: policy %+v (err %v), want mode %s max_age %v", tt.file, res.Policy, res.Err, tt.mode, tt.maxAge)
 			continue
 		}
-		if tt.mode != mtasts.ModeNone && !reflect.DeepEqual(res.Report.String, tt.lines) {
-			t.Errorf("%s: policy-string %q\nwant %q", tt.file, res.Report.String, tt.lines)
+		if tt.mode != mtasts.ModeNone && !reflect.DeepEqual(res.AppliedPolicy.PolicyString, tt.lines) {
+			t.Errorf("%s: policy-string %q\nwant %q", tt.file, res.AppliedPolicy.PolicyString, tt.lines)
 		}
 		for _, mx := range tt.allowed {
 			if !res.AllowsMX(mx) {

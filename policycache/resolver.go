@@ -98,7 +98,7 @@ func (r *DNSResolver) LookupTXTTTL(ctx context.Context, name string) ([]string, 
 // SERVFAIL one with IsTemporary, no answer in time one with IsTimeout;
 // truncated replies are asked again over TCP and CNAMEs are followed. Its
 // contract is that of (*net.Resolver).LookupMX, so a *DNSResolver
-// satisfies mtasts.CheckResolver and can serve an MTA's MX lookups.
+// satisfies inspect.Resolver and can serve an MTA's MX lookups.
 func (r *DNSResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
 	var mxs []*net.MX
 	_, err := r.lookup(ctx, name, dns.TypeMX, func(rr dns.RR) {

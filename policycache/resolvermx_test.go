@@ -11,12 +11,12 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/smtpsec/smtpsec/mtasts"
+	"github.com/smtpsec/smtpsec/inspect"
 	"github.com/smtpsec/smtpsec/policycache"
 )
 
-// One DNSResolver serves mtasts.Check and an MTA's MX lookups.
-var _ mtasts.CheckResolver = (*policycache.DNSResolver)(nil)
+// One DNSResolver serves inspect.Domain and an MTA's MX lookups.
+var _ inspect.Resolver = (*policycache.DNSResolver)(nil)
 
 // mxHosts lists the records as "pref host", for messages.
 func mxHosts(mxs []*net.MX) []string {

@@ -40,14 +40,14 @@ type Result struct {
 	// failed with nothing cached.
 	Fresh bool
 
-	// Report describes the policy for the "policy" object of a TLS-RPT
+	// AppliedPolicy describes the policy for the "policy" object of a TLS-RPT
 	// report (RFC 8460 §4.4): type sts with the policy's lines and mx
 	// patterns, or no-policy-found when no policy applies (mode none
 	// included, §5: "as though it does not have any active policy"). When
 	// a policy could not be fetched and none is cached, the type is sts
 	// without policy string, so that the failure is reported against the
 	// policy the domain announced.
-	Report tlsrpt.Policy
+	AppliedPolicy tlsrpt.AppliedPolicy
 	// Failure is the result type to record for this delivery's session
 	// (RFC 8460 §4.3.2.2), empty when there is nothing to record:
 	// sts-webpki-invalid when the policy host's certificate is not valid,

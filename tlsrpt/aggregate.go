@@ -50,10 +50,10 @@ func sameHost(a, b string) bool {
 }
 
 // normalPolicy returns a copy of p in normal form, sharing no slices with p.
-func normalPolicy(p Policy) Policy {
-	n := Policy{Type: p.Type, Domain: normalHost(p.Domain)}
-	if len(p.String) > 0 {
-		n.String = slices.Clone(p.String)
+func normalPolicy(p AppliedPolicy) AppliedPolicy {
+	n := AppliedPolicy{Type: p.Type, Domain: normalHost(p.Domain)}
+	if len(p.PolicyString) > 0 {
+		n.PolicyString = slices.Clone(p.PolicyString)
 	}
 	if len(p.MXHost) > 0 {
 		n.MXHost = make([]string, len(p.MXHost))
@@ -65,16 +65,16 @@ func normalPolicy(p Policy) Policy {
 }
 
 // clonePolicy returns a copy of p that shares no slices with it.
-func clonePolicy(p Policy) Policy {
-	p.String = slices.Clone(p.String)
+func clonePolicy(p AppliedPolicy) AppliedPolicy {
+	p.PolicyString = slices.Clone(p.PolicyString)
 	p.MXHost = slices.Clone(p.MXHost)
 	return p
 }
 
 // samePolicy reports whether n, in normal form, and p describe one policy.
-func samePolicy(n *Policy, p *Policy) bool {
+func samePolicy(n *AppliedPolicy, p *AppliedPolicy) bool {
 	if n.Type != p.Type || !sameHost(n.Domain, p.Domain) ||
-		!slices.Equal(n.String, p.String) || len(n.MXHost) != len(p.MXHost) {
+		!slices.Equal(n.PolicyString, p.PolicyString) || len(n.MXHost) != len(p.MXHost) {
 		return false
 	}
 	for i := range n.MXHost {
@@ -86,7 +86,7 @@ func samePolicy(n *Policy, p *Policy) bool {
 }
 
 // policyKey is an injective string form of a policy in normal form.
-func policyKey(p *Policy) string {
+func policyKey(p *AppliedPolicy) string {
 	var b strings.Builder
 	field := func(s string) {
 		b.WriteString(strconv.Itoa(len(s)))
@@ -95,8 +95,8 @@ func policyKey(p *Policy) string {
 	}
 	field(string(p.Type))
 	field(p.Domain)
-	b.WriteString(strconv.Itoa(len(p.String)))
-	for _, s := range p.String {
+	b.WriteString(strconv.Itoa(len(p.PolicyString)))
+	for _, s := range p.PolicyString {
 		field(s)
 	}
 	b.WriteString(strconv.Itoa(len(p.MXHost)))
@@ -171,7 +171,7 @@ type aggregate struct {
 }
 
 type policySum struct {
-	policy  Policy
+	policy  AppliedPolicy
 	summary Summary
 	details map[FailureDetail]int64
 }

@@ -26,9 +26,9 @@ func benchReport() *Report {
 	for i := range 200 {
 		domain := fmt.Sprintf("customer%03d.example", i)
 		pr := PolicyResult{
-			Policy: Policy{
+			Policy: AppliedPolicy{
 				Type: PolicySTS,
-				String: []string{
+				PolicyString: []string{
 					"version: STSv1",
 					"mode: enforce",
 					"mx: *.mail." + domain,

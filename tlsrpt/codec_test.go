@@ -642,7 +642,7 @@ func agrees(r *Report, ref *refReport) bool {
 	strs := func(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b)) }
 	for i, p := range r.Policies {
 		q := ref.Policies[i]
-		if string(p.Policy.Type) != q.Policy.Type || !strs(p.Policy.String, q.Policy.String) ||
+		if string(p.Policy.Type) != q.Policy.Type || !strs(p.Policy.PolicyString, q.Policy.String) ||
 			p.Policy.Domain != q.Policy.Domain || !strs(p.Policy.MXHost, q.Policy.MXHost) ||
 			p.Summary.TotalSuccessfulSessionCount != q.Summary.Success ||
 			p.Summary.TotalFailureSessionCount != q.Summary.Failure || len(p.FailureDetails) != len(q.FailureDetails) {

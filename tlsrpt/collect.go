@@ -16,7 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 )
 
 // DefaultMaxFailureDetails is the number of distinct failure details a
@@ -33,7 +32,7 @@ var ErrDayNotOver = errors.New("tlsrpt: the day is not over yet")
 //
 // The MTA records each session once, under the policy it applied:
 //
-//	pc := c.Policy(p) // once per policy; keep pc with the cached policy
+//	pc := c.Counter(p) // once per policy; keep pc with the cached policy
 //	pc.Success()      // or pc.Failure(detail)
 //
 // Counts live in memory, aggregated per UTC day, policy and failure
@@ -65,12 +64,8 @@ type Collector struct {
 	// ReasonDetailLimit) and counted by Overflow. Reports applies the same
 	// bound to the details in the Store.
 	MaxFailureDetails int
-	// Now is the clock that assigns sessions to UTC days, read for every
-	// session. Nil means the system clock, read only near midnight: the
-	// current UTC day is kept and changed by a timer, and from
-	// midnightMargin (10 s) before to 10 s after 00:00 UTC every session
-	// reads the clock. A step of the system clock is noticed by the next
-	// Flush.
+	// Now is the clock that assigns sessions to UTC days, read once for
+	// every session (RFC 8460 §4.1). Nil means time.Now.
 	Now func() time.Time
 	// Logger receives warnings (failure details folded, policies without a
 	// domain); nil means slog.Default().
@@ -78,11 +73,6 @@ type Collector struct {
 
 	once       sync.Once
 	now        func() time.Time
-	_          [64]byte     // keep cached off the cache lines written by recorders
-	cached     atomic.Int64 // 1 + the current day while the clock need not be read, else 0
-	_          [56]byte
-	timerMu    sync.Mutex
-	timer      *time.Timer // the system clock's midnight timer
 	store      ResultStore
 	log        *slog.Logger
 	maxDetails int
@@ -106,7 +96,6 @@ func (c *Collector) init() {
 		c.now = c.Now
 		if c.now == nil {
 			c.now = time.Now
-			c.startTimer()
 		}
 		c.store = c.Store
 		if c.store == nil {
@@ -131,49 +120,8 @@ func (c *Collector) init() {
 	})
 }
 
-// midnightMargin is how long before and after 00:00 UTC a Collector on the
-// system clock reads the clock for every session: longer than any delay
-// of its timer.
-const midnightMargin = 10 * time.Second
-
-// daySchedule returns, for the system clock reading now, the value of
-// Collector.cached and when to look at the clock again.
-func daySchedule(now time.Time) (cached int64, next time.Duration) {
-	d := dayNumber(now)
-	until := dayStart(d + 1).Sub(now)
-	if until <= midnightMargin || d+1 <= 0 {
-		return 0, until + midnightMargin
-	}
-	return d + 1, until - midnightMargin
-}
-
-// startTimer starts the timer that keeps c.cached. The timer holds c only
-// weakly and is stopped when c is garbage collected.
-func (c *Collector) startTimer() {
-	wp := weak.Make(c)
-	c.timer = time.AfterFunc(time.Hour, func() {
-		if c := wp.Value(); c != nil {
-			c.tick()
-		}
-	})
-	runtime.AddCleanup(c, func(t *time.Timer) { t.Stop() }, c.timer)
-	c.tick()
-}
-
-// tick reads the system clock, updates c.cached and re-arms the timer.
-func (c *Collector) tick() {
-	c.timerMu.Lock()
-	defer c.timerMu.Unlock()
-	cached, next := daySchedule(time.Now())
-	c.cached.Store(cached)
-	c.timer.Reset(next)
-}
-
 // today is the number of the current UTC day.
 func (c *Collector) today() int64 {
-	if d := c.cached.Load(); d != 0 {
-		return d - 1
-	}
 	return dayNumber(c.now())
 }
 
@@ -190,7 +138,7 @@ type stripe [daySlots]atomic.Int64
 // use; its methods are safe for concurrent use.
 type PolicyCounter struct {
 	c      *Collector
-	policy Policy // normal form; never modified
+	policy AppliedPolicy // normal form; never modified
 	hash   uint64
 	mask   uint32
 	counts []stripe
@@ -210,15 +158,15 @@ type dayFailures struct {
 	folded  bool                     // the detail bound was reached
 }
 
-// Policy returns the counter of policy p (RFC 8460 §4.4 policy: its type,
+// Counter returns the counter of policy p (RFC 8460 §4.4 policy: its type,
 // policy-string, policy-domain and mx-host), creating it on first use.
 // Policies are the same when they are equal after host names (domain and
 // mx-host) are lower-cased and stripped of a trailing dot.
 //
-// Policy does not allocate for a policy that already has a counter, so
-// c.Policy(p).Success() per session is fine; keeping the counter is
+// Counter does not allocate for a policy that already has a counter, so
+// c.Counter(p).Success() per session is fine; keeping the counter is
 // faster still.
-func (c *Collector) Policy(p Policy) *PolicyCounter {
+func (c *Collector) Counter(p AppliedPolicy) *PolicyCounter {
 	c.init()
 	h := c.hashPolicy(&p)
 	if pc := c.find(h, &p); pc != nil {
@@ -241,7 +189,7 @@ func (c *Collector) Policy(p Policy) *PolicyCounter {
 	return pc
 }
 
-func (c *Collector) find(h uint64, p *Policy) *PolicyCounter {
+func (c *Collector) find(h uint64, p *AppliedPolicy) *PolicyCounter {
 	if v, ok := c.lookup.Load(h); ok {
 		for _, pc := range v.([]*PolicyCounter) {
 			if samePolicy(&pc.policy, p) {
@@ -268,14 +216,14 @@ func (c *Collector) addLookup(pc *PolicyCounter) {
 }
 
 // hashPolicy hashes the normal form of p without allocating.
-func (c *Collector) hashPolicy(p *Policy) uint64 {
+func (c *Collector) hashPolicy(p *AppliedPolicy) uint64 {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
 	h.WriteString(string(p.Type))
 	h.WriteByte(0)
 	writeHost(&h, p.Domain)
 	h.WriteByte(0)
-	for _, s := range p.String {
+	for _, s := range p.PolicyString {
 		h.WriteString(s)
 		h.WriteByte(1)
 	}
@@ -509,9 +457,6 @@ func (c *Collector) Flush(ctx context.Context) error {
 	c.init()
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	if c.timer != nil {
-		c.tick()
-	}
 	today := c.today()
 
 	c.mu.Lock()

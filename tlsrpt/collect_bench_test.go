@@ -14,7 +14,7 @@ import (
 // processor through a kept PolicyCounter, the MTA's hot path.
 func BenchmarkRecordSuccess(b *testing.B) {
 	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example"}
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -25,19 +25,19 @@ func BenchmarkRecordSuccess(b *testing.B) {
 }
 
 // BenchmarkRecordSuccessLookup looks the counter up for every session
-// (c.Policy(p).Success()), spread over 100 policies.
+// (c.Counter(p).Success()), spread over 100 policies.
 func BenchmarkRecordSuccessLookup(b *testing.B) {
 	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example"}
-	policies := make([]Policy, 100)
+	policies := make([]AppliedPolicy, 100)
 	for i := range policies {
 		policies[i] = stsPolicy(fmt.Sprintf("d%d.example", i))
-		c.Policy(policies[i])
+		c.Counter(policies[i])
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			c.Policy(policies[i%len(policies)]).Success()
+			c.Counter(policies[i%len(policies)]).Success()
 			i++
 		}
 	})
@@ -47,7 +47,7 @@ func BenchmarkRecordSuccessLookup(b *testing.B) {
 // BenchmarkRecordFailure records failures with a detail already counted.
 func BenchmarkRecordFailure(b *testing.B) {
 	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example"}
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	d := expiredAt("198.51.100.7")
 	pc.Failure(d)
 	b.ReportAllocs()
@@ -73,7 +73,7 @@ func BenchmarkReports10000(b *testing.B) {
 	c := &Collector{OrganizationName: "Sender Mail", ContactInfo: "mailto:tlsrpt@sender.example", Now: clock.Now}
 	const domains = 10000
 	for i := range domains {
-		pc := c.Policy(stsPolicy(fmt.Sprintf("d%05d.example", i)))
+		pc := c.Counter(stsPolicy(fmt.Sprintf("d%05d.example", i)))
 		for range 1000 {
 			pc.Success()
 		}

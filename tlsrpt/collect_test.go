@@ -33,12 +33,12 @@ var (
 	day3 = day1.AddDate(0, 0, 2)
 )
 
-func stsPolicy(domain string) Policy {
-	return Policy{
-		Type:   PolicySTS,
-		Domain: domain,
-		String: []string{"version: STSv1", "mode: enforce", "mx: mx1." + domain, "max_age: 604800"},
-		MXHost: []string{"mx1." + domain},
+func stsPolicy(domain string) AppliedPolicy {
+	return AppliedPolicy{
+		Type:         PolicySTS,
+		Domain:       domain,
+		PolicyString: []string{"version: STSv1", "mode: enforce", "mx: mx1." + domain, "max_age: 604800"},
+		MXHost:       []string{"mx1." + domain},
 	}
 }
 
@@ -102,7 +102,7 @@ func totals(reps []*Report) (ok, failed, detailed int64) {
 func TestCollectorReport(t *testing.T) {
 	clock := newTestClock(day1.Add(10 * time.Hour))
 	c := newTestCollector(clock)
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	for range 5 {
 		pc.Success()
 	}
@@ -111,9 +111,9 @@ func TestCollectorReport(t *testing.T) {
 	pc.Failure(expiredAt("198.51.100.8"))
 	// The policy changed during the day: both are reported for the domain.
 	changed := stsPolicy("example.com")
-	changed.String[1] = "mode: testing"
-	c.Policy(changed).Success()
-	c.Policy(Policy{Type: PolicyNotFound, Domain: "b.example"}).Success()
+	changed.PolicyString[1] = "mode: testing"
+	c.Counter(changed).Success()
+	c.Counter(AppliedPolicy{Type: PolicyNotFound, Domain: "b.example"}).Success()
 
 	clock.Set(day2.Add(time.Hour))
 	reps, err := c.Reports(context.Background(), day1.Add(5*time.Hour))
@@ -146,7 +146,7 @@ func TestCollectorReport(t *testing.T) {
 	}
 	var enforce, testing_ *PolicyResult
 	for i := range e.Policies {
-		switch e.Policies[i].Policy.String[1] {
+		switch e.Policies[i].Policy.PolicyString[1] {
 		case "mode: enforce":
 			enforce = &e.Policies[i]
 		case "mode: testing":
@@ -180,7 +180,7 @@ func TestCollectorReport(t *testing.T) {
 func TestCollectorDayNotOver(t *testing.T) {
 	clock := newTestClock(day1.Add(23*time.Hour + 59*time.Minute))
 	c := newTestCollector(clock)
-	c.Policy(stsPolicy("example.com")).Success()
+	c.Counter(stsPolicy("example.com")).Success()
 	for _, day := range []time.Time{day1, day2} {
 		if _, err := c.Reports(context.Background(), day); !errors.Is(err, ErrDayNotOver) {
 			t.Errorf("Reports(%v) = %v, want ErrDayNotOver", day, err)
@@ -231,33 +231,33 @@ func TestContactDomain(t *testing.T) {
 
 func TestCollectorPolicyIdentity(t *testing.T) {
 	c := newTestCollector(newTestClock(day1))
-	a := c.Policy(stsPolicy("example.com"))
+	a := c.Counter(stsPolicy("example.com"))
 	p := stsPolicy("example.com")
 	p.Domain = "Example.COM."
 	p.MXHost[0] = "MX1.example.com."
-	if b := c.Policy(p); b != a {
+	if b := c.Counter(p); b != a {
 		t.Error("host names differing in case and trailing dot give different counters")
 	}
-	p.String[0] = "VERSION: STSv1"
-	if b := c.Policy(p); b == a {
+	p.PolicyString[0] = "VERSION: STSv1"
+	if b := c.Counter(p); b == a {
 		t.Error("different policy-string lines give the same counter")
 	}
-	for _, q := range []Policy{
+	for _, q := range []AppliedPolicy{
 		{Type: PolicyTLSA, Domain: "example.com"},
 		{Type: PolicySTS, Domain: "example.com"},
 		{Type: PolicySTS, Domain: "example.com", MXHost: []string{"a"}},
-		{Type: PolicySTS, Domain: "example.com", String: []string{"a"}},
+		{Type: PolicySTS, Domain: "example.com", PolicyString: []string{"a"}},
 	} {
-		first := c.Policy(q)
-		if first == a || c.Policy(q) != first {
+		first := c.Counter(q)
+		if first == a || c.Counter(q) != first {
 			t.Errorf("policy %+v: wrong counter", q)
 		}
 	}
 	// The counter keeps its own copy of the policy.
 	q := stsPolicy("copy.example")
-	pc := c.Policy(q)
-	q.String[0] = "changed"
-	if pc.policy.String[0] != "version: STSv1" {
+	pc := c.Counter(q)
+	q.PolicyString[0] = "changed"
+	if pc.policy.PolicyString[0] != "version: STSv1" {
 		t.Error("counter shares the caller's slice")
 	}
 }
@@ -265,7 +265,7 @@ func TestCollectorPolicyIdentity(t *testing.T) {
 func TestCollectorDetailsAggregate(t *testing.T) {
 	clock := newTestClock(day1)
 	c := newTestCollector(clock)
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	d := expiredAt("198.51.100.7")
 	pc.Failure(d)
 	d.ReceivingMXHostname = "MX1.Example.COM."
@@ -313,9 +313,9 @@ func TestCollectorConcurrent(t *testing.T) {
 	}()
 	for w := range workers {
 		wg.Go(func() {
-			own := c.Policy(stsPolicy(fmt.Sprintf("w%d.example", w)))
+			own := c.Counter(stsPolicy(fmt.Sprintf("w%d.example", w)))
 			for i := range perWorker {
-				shared := c.Policy(stsPolicy(domains[i%len(domains)]))
+				shared := c.Counter(stsPolicy(domains[i%len(domains)]))
 				switch i % 4 {
 				case 0:
 					shared.Failure(expiredAt(fmt.Sprintf("198.51.100.%d", i%7)))
@@ -376,7 +376,7 @@ func TestCollectorMidnight(t *testing.T) {
 	clock := &steppingClock{start: day2.Add(-time.Duration(before) * step), step: step}
 	log, _ := quietLogger()
 	c := &Collector{OrganizationName: "o", ContactInfo: "tlsrpt@sender.example", Now: clock.Now, Logger: log}
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	fail := expiredAt("198.51.100.7")
 	var wg sync.WaitGroup
 	const workers = 8
@@ -424,7 +424,7 @@ func TestCollectorOverflow(t *testing.T) {
 	clock := newTestClock(day1)
 	log, logged := quietLogger()
 	c := &Collector{OrganizationName: "o", ContactInfo: "tlsrpt@sender.example", Now: clock.Now, Logger: log, MaxFailureDetails: 3}
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	for i := range 10 {
 		pc.Failure(expiredAt(fmt.Sprintf("198.51.100.%d", i)))
 	}
@@ -532,7 +532,7 @@ func TestCollectorFlushFailureKeepsCounts(t *testing.T) {
 	store := new(failingStore)
 	c := newTestCollector(clock)
 	c.Store = store
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	pc.Success()
 	pc.Failure(expiredAt("198.51.100.7"))
 	store.fail.Store(true)
@@ -574,7 +574,7 @@ func TestCollectorFleet(t *testing.T) {
 		mtas = append(mtas, c)
 	}
 	for i, c := range mtas {
-		pc := c.Policy(stsPolicy("example.com"))
+		pc := c.Counter(stsPolicy("example.com"))
 		for range i + 1 {
 			pc.Success()
 			pc.Failure(expiredAt("198.51.100.7"))
@@ -601,7 +601,7 @@ func TestCollectorFleet(t *testing.T) {
 func TestCollectorEviction(t *testing.T) {
 	clock := newTestClock(day1)
 	c := newTestCollector(clock)
-	kept := c.Policy(stsPolicy("example.com"))
+	kept := c.Counter(stsPolicy("example.com"))
 	kept.Success()
 	clock.Set(day3.Add(time.Hour))
 	if err := c.Flush(context.Background()); err != nil {
@@ -615,7 +615,7 @@ func TestCollectorEviction(t *testing.T) {
 	}
 	kept.Success()
 	kept.Failure(expiredAt("198.51.100.7"))
-	fresh := c.Policy(stsPolicy("example.com"))
+	fresh := c.Counter(stsPolicy("example.com"))
 	if fresh != kept {
 		t.Error("Policy does not return the re-registered counter")
 	}
@@ -639,7 +639,7 @@ func TestCollectorEviction(t *testing.T) {
 func TestCollectorSlotReuse(t *testing.T) {
 	clock := newTestClock(day1)
 	c := newTestCollector(clock)
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	pc.Success()
 	pc.Failure(expiredAt("198.51.100.7"))
 	later := day1.AddDate(0, 0, daySlots) // the same slot, without a Flush
@@ -658,7 +658,7 @@ func TestCollectorNoDomain(t *testing.T) {
 	clock := newTestClock(day1)
 	log, logged := quietLogger()
 	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example", Now: clock.Now, Logger: log}
-	c.Policy(Policy{Type: PolicyNotFound}).Success()
+	c.Counter(AppliedPolicy{Type: PolicyNotFound}).Success()
 	clock.Set(day2)
 	reps, err := c.Reports(context.Background(), day1)
 	if err != nil || len(reps) != 0 {
@@ -672,13 +672,13 @@ func TestCollectorNoDomain(t *testing.T) {
 func TestRecordAllocs(t *testing.T) {
 	c := newTestCollector(newTestClock(day1))
 	p := stsPolicy("example.com")
-	pc := c.Policy(p)
+	pc := c.Counter(p)
 	d := expiredAt("198.51.100.7")
 	pc.Failure(d)
 	for name, f := range map[string]func(){
 		"Success":          pc.Success,
 		"Failure":          func() { pc.Failure(d) },
-		"Policy().Success": func() { c.Policy(p).Success() },
+		"Policy().Success": func() { c.Counter(p).Success() },
 	} {
 		if n := testing.AllocsPerRun(100, f); n != 0 {
 			t.Errorf("%s: %v allocations, want 0", name, n)
@@ -686,37 +686,13 @@ func TestRecordAllocs(t *testing.T) {
 	}
 }
 
-func TestDaySchedule(t *testing.T) {
-	d := dayNumber(day1)
-	for _, tc := range []struct {
-		now    time.Time
-		cached int64
-		next   time.Duration
-	}{
-		{day1.Add(12 * time.Hour), d + 1, 12*time.Hour - midnightMargin},
-		{day1, d + 1, 24*time.Hour - midnightMargin},
-		{day2.Add(-midnightMargin - time.Nanosecond), d + 1, time.Nanosecond},
-		{day2.Add(-midnightMargin), 0, 2 * midnightMargin},
-		{day2.Add(-time.Second), 0, time.Second + midnightMargin},
-		{day2.Add(time.Second), d + 2, 24*time.Hour - time.Second - midnightMargin},
-	} {
-		cached, next := daySchedule(tc.now)
-		if cached != tc.cached || next != tc.next {
-			t.Errorf("daySchedule(%v) = %d, %v; want %d, %v", tc.now, cached, next, tc.cached, tc.next)
-		}
-	}
-}
-
-// TestCollectorSystemClock: without Now, the cached day is the clock's.
+// TestCollectorSystemClock: without Now, sessions count on the system
+// clock's day.
 func TestCollectorSystemClock(t *testing.T) {
 	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example"}
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	before := dayNumber(time.Now())
 	pc.Success()
-	after := dayNumber(time.Now())
-	if cached := c.cached.Load(); cached != 0 && (cached-1 < before || cached-1 > after) {
-		t.Errorf("cached day %d, clock says %d..%d", cached-1, before, after)
-	}
 	if err := c.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -730,26 +706,4 @@ func TestCollectorSystemClock(t *testing.T) {
 	if len(rs) != 1 || rs[0].Summary.TotalSuccessfulSessionCount != 1 {
 		t.Errorf("stored %+v", rs)
 	}
-}
-
-// TestCollectorCollectable: the midnight timer of a Collector on the
-// system clock does not keep it alive.
-func TestCollectorCollectable(t *testing.T) {
-	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example"}
-	c.Policy(stsPolicy("example.com")).Success()
-	if c.timer == nil {
-		t.Fatal("no timer")
-	}
-	collected := make(chan struct{})
-	runtime.AddCleanup(c, func(ch chan struct{}) { close(ch) }, collected)
-	c = nil
-	for range 50 {
-		runtime.GC()
-		select {
-		case <-collected:
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Error("an unreachable Collector was not collected")
 }

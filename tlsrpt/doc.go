@@ -43,9 +43,8 @@
 // per policy and UTC day; further failures are folded into one detail per
 // result type and sending IP (failure-reason-code ReasonDetailLimit),
 // counted by Collector.Overflow, so no session goes uncounted. Sessions are
-// assigned to UTC days (§4.1); with the system clock the day is cached and
-// switched by a timer, the clock being read for every session from 10 s
-// before to 10 s after midnight. Sessions that deliver reports should not
+// assigned to UTC days (§4.1) by reading the clock once per session; a
+// Collector starts no goroutine or timer and needs no Close. Sessions that deliver reports should not
 // be recorded (§5.3.1).
 //
 // Flush adds the counts to a ResultStore as deltas: MemoryStore, FileStore

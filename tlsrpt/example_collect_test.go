@@ -26,11 +26,11 @@ func ExampleCollector() {
 
 	// The policy the MTA applied to mail for example.com (from its MTA-STS
 	// cache). Keep the counter with the cached policy.
-	policy := c.Policy(tlsrpt.Policy{
-		Type:   tlsrpt.PolicySTS,
-		Domain: "example.com",
-		String: []string{"version: STSv1", "mode: enforce", "mx: mx1.example.com", "max_age: 604800"},
-		MXHost: []string{"mx1.example.com"},
+	policy := c.Counter(tlsrpt.AppliedPolicy{
+		Type:         tlsrpt.PolicySTS,
+		Domain:       "example.com",
+		PolicyString: []string{"version: STSv1", "mode: enforce", "mx: mx1.example.com", "max_age: 604800"},
+		MXHost:       []string{"mx1.example.com"},
 	})
 	for range 3 {
 		policy.Success()
@@ -43,7 +43,7 @@ func ExampleCollector() {
 		FailureReasonCode:   "X509_V_ERR_CERT_HAS_EXPIRED",
 	})
 	// Without a policy: no-policy-found sessions are reported too.
-	c.Policy(tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: "example.net"}).Success()
+	c.Counter(tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: "example.net"}).Success()
 
 	if err := c.Flush(ctx); err != nil { // every few minutes, and at exit
 		log.Fatal(err)
@@ -81,7 +81,7 @@ func ExampleCollector_Overflow() {
 		MaxFailureDetails: 2,
 		Now:               func() time.Time { return now },
 	}
-	policy := c.Policy(tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"})
+	policy := c.Counter(tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"})
 	for i := range 5 {
 		policy.Failure(tlsrpt.FailureDetail{
 			ResultType:   tlsrpt.ResultSTARTTLSNotSupported,
@@ -121,10 +121,10 @@ func ExampleMemoryStore() {
 	now := time.Date(2024, 9, 3, 14, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	shared := new(tlsrpt.MemoryStore)
-	policy := tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"}
+	policy := tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"}
 	for mta := 1; mta <= 3; mta++ {
 		c := &tlsrpt.Collector{Store: shared, Now: clock}
-		pc := c.Policy(policy)
+		pc := c.Counter(policy)
 		for range mta {
 			pc.Success()
 		}
@@ -161,10 +161,10 @@ func ExampleFileStore() {
 	defer os.RemoveAll(dir)
 	now := time.Date(2024, 9, 3, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	policy := tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"}
+	policy := tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"}
 
 	before := &tlsrpt.Collector{Store: &tlsrpt.FileStore{Dir: dir}, Now: clock}
-	before.Policy(policy).Success()
+	before.Counter(policy).Success()
 	if err := before.Flush(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func ExampleFileStore() {
 		Store:            &tlsrpt.FileStore{Dir: dir},
 		Now:              clock,
 	}
-	after.Policy(policy).Success()
+	after.Counter(policy).Success()
 
 	now = now.Add(24 * time.Hour)
 	reports, err := after.Reports(ctx, now.Add(-24*time.Hour))

@@ -28,11 +28,11 @@ func dayReport() *tlsrpt.Report {
 		ContactInfo:      "tlsrpt@sender.example",
 		Now:              func() time.Time { return now },
 	}
-	pc := c.Policy(tlsrpt.Policy{
-		Type:   tlsrpt.PolicySTS,
-		Domain: "example.com",
-		String: []string{"version: STSv1", "mode: testing", "mx: mx1.example.com", "max_age: 86400"},
-		MXHost: []string{"mx1.example.com"},
+	pc := c.Counter(tlsrpt.AppliedPolicy{
+		Type:         tlsrpt.PolicySTS,
+		Domain:       "example.com",
+		PolicyString: []string{"version: STSv1", "mode: testing", "mx: mx1.example.com", "max_age: 86400"},
+		MXHost:       []string{"mx1.example.com"},
 	})
 	pc.Success()
 	pc.Failure(tlsrpt.FailureDetail{

@@ -146,7 +146,7 @@ func ExampleReport_MarshalJSON() {
 		ContactInfo: "tlsrpt@sender.example",
 		ReportID:    "2024-03-01_example.com",
 		Policies: []tlsrpt.PolicyResult{{
-			Policy:  tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"},
+			Policy:  tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: "example.com"},
 			Summary: tlsrpt.Summary{TotalSuccessfulSessionCount: 10, TotalFailureSessionCount: 1},
 			FailureDetails: []tlsrpt.FailureDetail{{
 				ResultType:          tlsrpt.ResultSTARTTLSNotSupported,
@@ -230,7 +230,7 @@ func ExampleEncoder() {
 			ContactInfo:      "tlsrpt@sender.example",
 			ReportID:         "2024-03-01_" + domain,
 			Policies: []tlsrpt.PolicyResult{{
-				Policy:  tlsrpt.Policy{Type: tlsrpt.PolicyNotFound, Domain: domain},
+				Policy:  tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: domain},
 				Summary: tlsrpt.Summary{TotalSuccessfulSessionCount: 7},
 			}},
 		}
@@ -254,7 +254,7 @@ func ExampleReport_Validate() {
 		ContactInfo:      "tlsrpt@sender.example",
 		ReportID:         "r1",
 		Policies: []tlsrpt.PolicyResult{{
-			Policy:  tlsrpt.Policy{Type: "STS", Domain: "bücher.example"},
+			Policy:  tlsrpt.AppliedPolicy{Type: "STS", Domain: "bücher.example"},
 			Summary: tlsrpt.Summary{TotalSuccessfulSessionCount: 3, TotalFailureSessionCount: -1},
 		}},
 	}

@@ -73,7 +73,7 @@ type fileDetail struct {
 
 func toFile(r *PolicyResult) fileResult {
 	f := fileResult{
-		Type: r.Policy.Type, Domain: r.Policy.Domain, String: r.Policy.String, MXHost: r.Policy.MXHost,
+		Type: r.Policy.Type, Domain: r.Policy.Domain, String: r.Policy.PolicyString, MXHost: r.Policy.MXHost,
 		Successes: r.Summary.TotalSuccessfulSessionCount, Failures: r.Summary.TotalFailureSessionCount,
 	}
 	for _, d := range r.FailureDetails {
@@ -100,7 +100,7 @@ func addrString(a netip.Addr) string {
 
 func (f *fileResult) result() (PolicyResult, error) {
 	r := PolicyResult{
-		Policy:  Policy{Type: f.Type, Domain: f.Domain, String: f.String, MXHost: f.MXHost},
+		Policy:  AppliedPolicy{Type: f.Type, Domain: f.Domain, PolicyString: f.String, MXHost: f.MXHost},
 		Summary: Summary{TotalSuccessfulSessionCount: f.Successes, TotalFailureSessionCount: f.Failures},
 	}
 	for _, d := range f.Details {

@@ -36,7 +36,7 @@ func TestFileStoreRestart(t *testing.T) {
 	clock := newTestClock(day1.Add(9 * time.Hour))
 	c := newTestCollector(clock)
 	c.Store = s
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	pc.Success()
 	pc.Success()
 	pc.Failure(expiredAt("198.51.100.7"))
@@ -50,7 +50,7 @@ func TestFileStoreRestart(t *testing.T) {
 	clock.Set(day1.Add(15 * time.Hour))
 	c2 := newTestCollector(clock)
 	c2.Store = s2
-	c2.Policy(stsPolicy("example.com")).Success()
+	c2.Counter(stsPolicy("example.com")).Success()
 	clock.Set(day2)
 	reps, err := c2.Reports(ctx, day1)
 	if err != nil {
@@ -151,7 +151,7 @@ func TestFileStoreCompaction(t *testing.T) {
 	batch := make([]PolicyResult, 100)
 	for i := range batch {
 		p := stsPolicy(fmt.Sprintf("d%03d.example", i))
-		p.String = append(p.String, strings.Repeat("x", 500))
+		p.PolicyString = append(p.PolicyString, strings.Repeat("x", 500))
 		batch[i] = PolicyResult{Policy: p, Summary: Summary{1, 1}, FailureDetails: []FailureDetail{expiredAt("198.51.100.7")}}
 		batch[i].FailureDetails[0].FailedSessionCount = 1
 	}

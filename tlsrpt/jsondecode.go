@@ -385,7 +385,7 @@ func (d *decoder) policyResult(pr *PolicyResult) error {
 	return nil
 }
 
-func (d *decoder) policy(p *Policy) error {
+func (d *decoder) policy(p *AppliedPolicy) error {
 	ok, err := d.beginObject("policy")
 	if !ok || err != nil {
 		return err
@@ -401,7 +401,7 @@ func (d *decoder) policy(p *Policy) error {
 			p.Type = PolicyType(v)
 		case "policy-string":
 			d.once(&dup, 2, name)
-			p.String, err = d.stringArray(name)
+			p.PolicyString, err = d.stringArray(name)
 		case "policy-domain":
 			d.once(&dup, 4, name)
 			err = d.stringValue(name, &p.Domain)

@@ -53,11 +53,11 @@ func TestDecodeReportValues(t *testing.T) {
 		ContactInfo: "tlsrpt@sender.example",
 		ReportID:    "r1",
 		Policies: []PolicyResult{{
-			Policy: Policy{
-				Type:   PolicySTS,
-				String: []string{"version: STSv1", "mode: enforce", "mx: mx.example.net", "max_age: 86400"},
-				Domain: "example.net",
-				MXHost: []string{"mx.example.net"},
+			Policy: AppliedPolicy{
+				Type:         PolicySTS,
+				PolicyString: []string{"version: STSv1", "mode: enforce", "mx: mx.example.net", "max_age: 86400"},
+				Domain:       "example.net",
+				MXHost:       []string{"mx.example.net"},
 			},
 			Summary: Summary{TotalSuccessfulSessionCount: 10, TotalFailureSessionCount: 2},
 			FailureDetails: []FailureDetail{{
@@ -99,7 +99,7 @@ func TestDecodeLenient(t *testing.T) {
 			name: "policy-string as one string (Microsoft TLSA)",
 			json: sampleReportJSON(`"policy-type":"tlsa","policy-string":"3 1 1 0123abcd 3 1 1 4567ef01","policy-domain":"example.net"`, "", "", ""),
 			check: func(r *Report) bool {
-				return reflect.DeepEqual(r.Policies[0].Policy.String, []string{"3 1 1 0123abcd 3 1 1 4567ef01"})
+				return reflect.DeepEqual(r.Policies[0].Policy.PolicyString, []string{"3 1 1 0123abcd 3 1 1 4567ef01"})
 			},
 			notes: []string{"policies[0].policy.policy-string: a string, not an array of strings; read as an array of one"},
 		},
@@ -182,7 +182,7 @@ func TestDecodeLenient(t *testing.T) {
 				`{"policy":{"policy-type":"no-policy-found","policy-domain":"example.net"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0},"failure-details":null}]}`,
 			check: func(r *Report) bool {
 				p := r.Policies[0]
-				return r.ContactInfo == "" && p.Policy.String == nil && p.Policy.MXHost == nil && p.FailureDetails == nil && r.Policies[1].FailureDetails == nil
+				return r.ContactInfo == "" && p.Policy.PolicyString == nil && p.Policy.MXHost == nil && p.FailureDetails == nil && r.Policies[1].FailureDetails == nil
 			},
 		},
 		{

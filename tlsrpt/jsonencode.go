@@ -61,9 +61,9 @@ func appendPolicyResult(b []byte, pr *PolicyResult) []byte {
 	p := &pr.Policy
 	b = append(b, `{"policy":{"policy-type":`...)
 	b = appendString(b, string(p.Type))
-	if len(p.String) > 0 {
+	if len(p.PolicyString) > 0 {
 		b = append(b, `,"policy-string":`...)
-		b = appendStrings(b, p.String)
+		b = appendStrings(b, p.PolicyString)
 	}
 	b = append(b, `,"policy-domain":`...)
 	b = appendString(b, p.Domain)
@@ -245,7 +245,7 @@ func (r *Report) encodedSizeHint() int {
 	for i := range r.Policies {
 		p := &r.Policies[i]
 		n += 160 + len(p.Policy.Type) + len(p.Policy.Domain)
-		for _, s := range p.Policy.String {
+		for _, s := range p.Policy.PolicyString {
 			n += len(s) + 3
 		}
 		for _, s := range p.Policy.MXHost {

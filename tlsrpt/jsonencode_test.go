@@ -20,11 +20,11 @@ func TestMarshalJSONForm(t *testing.T) {
 		ReportID:    "r1",
 		Policies: []PolicyResult{
 			{
-				Policy: Policy{
-					Type:   PolicySTS,
-					String: []string{"version: STSv1", "mode: testing", "mx: *.mx.example.net", "max_age: 86400"},
-					Domain: "example.net",
-					MXHost: []string{"*.mx.example.net"},
+				Policy: AppliedPolicy{
+					Type:         PolicySTS,
+					PolicyString: []string{"version: STSv1", "mode: testing", "mx: *.mx.example.net", "max_age: 86400"},
+					Domain:       "example.net",
+					MXHost:       []string{"*.mx.example.net"},
 				},
 				Summary: Summary{TotalSuccessfulSessionCount: 5, TotalFailureSessionCount: 3},
 				FailureDetails: []FailureDetail{{
@@ -39,7 +39,7 @@ func TestMarshalJSONForm(t *testing.T) {
 				}},
 			},
 			{
-				Policy:  Policy{Type: PolicyNotFound},
+				Policy:  AppliedPolicy{Type: PolicyNotFound},
 				Summary: Summary{TotalSuccessfulSessionCount: 1},
 			},
 		},
@@ -201,11 +201,11 @@ func FuzzEncodeReport(f *testing.F) {
 		}
 		for i := range int(shape % 4) {
 			pr := PolicyResult{
-				Policy:  Policy{Type: PolicyType(line), Domain: domain},
+				Policy:  AppliedPolicy{Type: PolicyType(line), Domain: domain},
 				Summary: Summary{TotalSuccessfulSessionCount: n1, TotalFailureSessionCount: n2},
 			}
 			if shape&4 != 0 {
-				pr.Policy.String = []string{line, reason}
+				pr.Policy.PolicyString = []string{line, reason}
 				pr.Policy.MXHost = []string{domain}
 			}
 			for range i {
@@ -231,8 +231,8 @@ func FuzzEncodeReport(f *testing.F) {
 		want.Policies = nil
 		for _, pr := range r.Policies {
 			pr.Policy.Type, pr.Policy.Domain = PolicyType(valid(string(pr.Policy.Type))), valid(pr.Policy.Domain)
-			if pr.Policy.String != nil {
-				pr.Policy.String = []string{valid(line), valid(reason)}
+			if pr.Policy.PolicyString != nil {
+				pr.Policy.PolicyString = []string{valid(line), valid(reason)}
 				pr.Policy.MXHost = []string{valid(domain)}
 			}
 			var fds []FailureDetail

@@ -6,13 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"mime/quotedprintable"
 	"net/mail"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // A Message is a report email (RFC 8460 §5.3) with its SMTP envelope, ready
@@ -59,20 +60,20 @@ func (s *Sender) Message(r *Report, to []string) (*Message, error) {
 // message builds the email of r with the gzip-compressed report gz.
 func (s *Sender) message(r *Report, to []string, gz []byte) (*Message, error) {
 	if s.From == "" {
-		return nil, errors.New("tlsrpt: Sender.From is empty")
+		return nil, fmt.Errorf("%w: Sender.From is empty", ErrInvalidAddress)
 	}
 	from, err := mail.ParseAddress(s.From)
 	if err != nil || !isASCII(from.String()) {
-		return nil, fmt.Errorf("tlsrpt: Sender.From %q is not an ASCII email address", s.From)
+		return nil, fmt.Errorf("%w: Sender.From %s is not an ASCII email address", ErrInvalidAddress, escape.Quote(s.From))
 	}
 	if len(to) == 0 {
-		return nil, errors.New("tlsrpt: no recipients")
+		return nil, fmt.Errorf("%w: no recipients", ErrNoDestination)
 	}
 	rcpts := make([]string, len(to))
 	for i, a := range to {
 		addr, err := mail.ParseAddress(a)
 		if err != nil || !isASCII(addr.Address) {
-			return nil, fmt.Errorf("tlsrpt: recipient %q is not an ASCII email address", a)
+			return nil, fmt.Errorf("%w: recipient %s is not an ASCII email address", ErrInvalidAddress, escape.Quote(a))
 		}
 		rcpts[i] = addr.Address
 	}
@@ -89,11 +90,11 @@ func (s *Sender) message(r *Report, to []string, gz []byte) (*Message, error) {
 	}
 	submitter = normalHost(submitter)
 	if !isHostName(submitter) {
-		return nil, fmt.Errorf("tlsrpt: submitter %q is not a domain name in A-labels; set Sender.Submitter", submitter)
+		return nil, fmt.Errorf("%w: submitter %s is not a domain name in A-labels; set Sender.Submitter", ErrInvalidAddress, escape.Quote(submitter))
 	}
 	id := r.ReportID
 	if id == "" || !isHeaderToken(id) {
-		return nil, fmt.Errorf("tlsrpt: report-id %q cannot be written in a Subject header", id)
+		return nil, fmt.Errorf("%w: report-id %s cannot be written in a Subject header", ErrInvalidReport, escape.Quote(id))
 	}
 	if !strings.Contains(id, "@") {
 		id += "@" + submitter
@@ -186,16 +187,16 @@ The report is attached as %s.
 // reportDomain returns the one policy domain of r, in A-labels.
 func reportDomain(r *Report) (string, error) {
 	if len(r.Policies) == 0 {
-		return "", errors.New("tlsrpt: the report has no policies, so no policy domain to address")
+		return "", fmt.Errorf("%w: the report has no policies, so no policy domain to address", ErrInvalidReport)
 	}
 	d := normalHost(r.Policies[0].Policy.Domain)
 	for _, p := range r.Policies[1:] {
 		if !sameHost(d, p.Policy.Domain) {
-			return "", fmt.Errorf("tlsrpt: the report has policies of two domains, %q and %q", d, p.Policy.Domain)
+			return "", fmt.Errorf("%w: the report has policies of two domains, %s and %s", ErrInvalidReport, escape.Quote(d), escape.Quote(p.Policy.Domain))
 		}
 	}
 	if !isHostName(d) {
-		return "", fmt.Errorf("tlsrpt: policy domain %q is not a domain name in A-labels", d)
+		return "", fmt.Errorf("%w: policy domain %s is not a domain name in A-labels", ErrInvalidReport, escape.Quote(d))
 	}
 	return d, nil
 }
@@ -244,7 +245,7 @@ func isASCII(s string) bool {
 // of its path and of a "to" query field.
 func mailtoAddresses(u *url.URL) ([]string, error) {
 	if u.Scheme != "mailto" {
-		return nil, fmt.Errorf("tlsrpt: %s is not a mailto: URI", u.Redacted())
+		return nil, fmt.Errorf("%w: %s is not a mailto: URI", ErrInvalidAddress, u.Redacted())
 	}
 	path := u.Opaque
 	if path == "" {
@@ -252,7 +253,7 @@ func mailtoAddresses(u *url.URL) ([]string, error) {
 	}
 	path, err := url.PathUnescape(path)
 	if err != nil {
-		return nil, fmt.Errorf("tlsrpt: mailto URI %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("%w: mailto URI %s: %w", ErrInvalidAddress, u.Redacted(), err)
 	}
 	var to []string
 	fields := []string{path}
@@ -265,7 +266,7 @@ func mailtoAddresses(u *url.URL) ([]string, error) {
 		}
 	}
 	if len(to) == 0 {
-		return nil, fmt.Errorf("tlsrpt: mailto URI %s has no address", u.Redacted())
+		return nil, fmt.Errorf("%w: mailto URI %s has no address", ErrInvalidAddress, u.Redacted())
 	}
 	return to, nil
 }

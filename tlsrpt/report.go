@@ -73,18 +73,18 @@ type DateRange struct {
 // PolicyResult is one element of the policies array: a policy, the
 // session counts under it, and the failures grouped by detail (§4.4).
 type PolicyResult struct {
-	Policy  Policy  `json:"policy"`
-	Summary Summary `json:"summary"`
+	Policy  AppliedPolicy `json:"policy"`
+	Summary Summary       `json:"summary"`
 	// FailureDetails groups the failed sessions; empty when none failed.
 	FailureDetails []FailureDetail `json:"failure-details,omitempty"`
 }
 
-// Policy describes the policy a sender applied (RFC 8460 §4.4 policy).
-type Policy struct {
+// AppliedPolicy describes the policy a sender applied (RFC 8460 §4.4 policy).
+type AppliedPolicy struct {
 	// Type is the kind of policy: tlsa, sts or no-policy-found.
 	Type PolicyType `json:"policy-type"`
-	// String holds the policy, one line (or one TLSA record) per element.
-	String []string `json:"policy-string,omitempty"`
+	// PolicyString holds the policy, one line (or one TLSA record) per element.
+	PolicyString []string `json:"policy-string,omitempty"`
 	// Domain is the policy domain in A-labels.
 	Domain string `json:"policy-domain"`
 	// MXHost lists the MX host patterns of an STS policy (erratum 6241: an array).

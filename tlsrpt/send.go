@@ -34,9 +34,18 @@ const maxBackoff = 4 * time.Hour
 // record cannot make a sender mail or post one report many times.
 const maxDestinations = 10
 
-// ErrNoDestination is returned by Sender.Send for a record without a
-// usable rua URI: none with the mailto: or https: scheme (RFC 8460 §3).
-var ErrNoDestination = errors.New("tlsrpt: no mailto: or https: rua destination")
+// Errors of Sender.
+var (
+	// ErrNoDestination is returned by Sender.Send for a record without a
+	// usable rua URI: none with the mailto: or https: scheme (RFC 8460 §3).
+	ErrNoDestination = errors.New("tlsrpt: no mailto: or https: rua destination")
+
+	// ErrInvalidAddress reports an email address a report message cannot
+	// be sent from or to: Sender.From, a mailto: recipient, or the
+	// submitter domain (RFC 8460 §5.3). It is a mistake in configuration
+	// or in the rua record, so retrying does not help.
+	ErrInvalidAddress = errors.New("tlsrpt: invalid report email address")
+)
 
 // A Sender delivers reports to the destinations of a domain's TLS-RPT
 // record (RFC 8460 §5): by HTTPS POST (§5.4) and by email (§5.3), trying

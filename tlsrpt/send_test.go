@@ -31,7 +31,7 @@ func collectedReport(t testing.TB) *Report {
 	t.Helper()
 	clock := newTestClock(day1.Add(8 * time.Hour))
 	c := newTestCollector(clock)
-	pc := c.Policy(stsPolicy("example.com"))
+	pc := c.Counter(stsPolicy("example.com"))
 	for range 40 {
 		pc.Success()
 	}
@@ -44,7 +44,7 @@ func collectedReport(t testing.TB) *Report {
 		ReceivingMXHelo:     "mx2",
 		ReceivingIP:         netip.MustParseAddr("198.51.100.9"),
 	})
-	c.Policy(Policy{Type: PolicyNotFound, Domain: "example.com"}).Success()
+	c.Counter(AppliedPolicy{Type: PolicyNotFound, Domain: "example.com"}).Success()
 	clock.Set(day2)
 	reps, err := c.Reports(context.Background(), day1)
 	if err != nil || len(reps) != 1 {

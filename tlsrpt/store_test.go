@@ -31,7 +31,7 @@ func testResultStore(t *testing.T, s ResultStore) {
 	other := expiredAt("198.51.100.8")
 	other.FailedSessionCount = 1
 	b.FailureDetails = []FailureDetail{d2, other}
-	c := PolicyResult{Policy: Policy{Type: PolicyNotFound, Domain: "b.example"}, Summary: Summary{7, 0}}
+	c := PolicyResult{Policy: AppliedPolicy{Type: PolicyNotFound, Domain: "b.example"}, Summary: Summary{7, 0}}
 
 	for _, add := range []struct {
 		day time.Time

@@ -131,7 +131,7 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 	default:
 		v.add(pp+"policy-type", fmt.Sprintf("unknown policy type %q", p.Type))
 	}
-	if (p.Type == PolicySTS || p.Type == PolicyTLSA) && len(p.String) == 0 {
+	if (p.Type == PolicySTS || p.Type == PolicyTLSA) && len(p.PolicyString) == 0 {
 		v.add(pp+"policy-string", "missing for policy type "+string(p.Type))
 	}
 	switch {
@@ -140,7 +140,7 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 	case !isHostName(p.Domain):
 		v.add(pp+"policy-domain", fmt.Sprintf("not a domain name in A-labels: %q", p.Domain))
 	}
-	if p.Type == PolicySTS && len(p.MXHost) == 0 && hasMXLine(p.String) {
+	if p.Type == PolicySTS && len(p.MXHost) == 0 && hasMXLine(p.PolicyString) {
 		v.add(pp+"mx-host", "missing, though the policy has mx patterns")
 	}
 	for j, m := range p.MXHost {

@@ -21,11 +21,11 @@ func validReport() *Report {
 		ReportID:    "r1",
 		Policies: []PolicyResult{
 			{
-				Policy: Policy{
-					Type:   PolicySTS,
-					String: []string{"version: STSv1", "mode: enforce", "mx: *.mx.example.net", "max_age: 86400"},
-					Domain: "example.net",
-					MXHost: []string{"*.mx.example.net"},
+				Policy: AppliedPolicy{
+					Type:         PolicySTS,
+					PolicyString: []string{"version: STSv1", "mode: enforce", "mx: *.mx.example.net", "max_age: 86400"},
+					Domain:       "example.net",
+					MXHost:       []string{"*.mx.example.net"},
 				},
 				Summary: Summary{TotalSuccessfulSessionCount: 10, TotalFailureSessionCount: 3},
 				FailureDetails: []FailureDetail{
@@ -37,11 +37,11 @@ func validReport() *Report {
 				},
 			},
 			{
-				Policy:  Policy{Type: PolicyTLSA, String: []string{"3 1 1 0123456789abcdef"}, Domain: "xn--bcher-kva.example"},
+				Policy:  AppliedPolicy{Type: PolicyTLSA, PolicyString: []string{"3 1 1 0123456789abcdef"}, Domain: "xn--bcher-kva.example"},
 				Summary: Summary{TotalSuccessfulSessionCount: 1},
 			},
 			{
-				Policy:  Policy{Type: PolicyNotFound, Domain: "other.example"},
+				Policy:  AppliedPolicy{Type: PolicyNotFound, Domain: "other.example"},
 				Summary: Summary{TotalSuccessfulSessionCount: 1},
 			},
 		},
@@ -80,14 +80,14 @@ func TestValidate(t *testing.T) {
 			`policies[0].policy.policy-domain: not a domain name in A-labels: "bücher.example"`,
 			"policies[1].policy.policy-domain: missing",
 			`policies[2].policy.policy-domain: not a domain name in A-labels: "example.net."`}},
-		{"policy strings", func(r *Report) { r.Policies[0].Policy.String = nil; r.Policies[1].Policy.String = nil }, []string{
+		{"policy strings", func(r *Report) { r.Policies[0].Policy.PolicyString = nil; r.Policies[1].Policy.PolicyString = nil }, []string{
 			"policies[0].policy.policy-string: missing for policy type sts",
 			"policies[1].policy.policy-string: missing for policy type tlsa"}},
 		{"mx-host", func(r *Report) { r.Policies[0].Policy.MXHost = nil }, []string{
 			"policies[0].policy.mx-host: missing, though the policy has mx patterns"}},
 		{"mx-host not needed without mx lines", func(r *Report) {
 			r.Policies[0].Policy.MXHost = nil
-			r.Policies[0].Policy.String = []string{"version: STSv1", "mode: none", "max_age: 86400"}
+			r.Policies[0].Policy.PolicyString = []string{"version: STSv1", "mode: none", "max_age: 86400"}
 		}, nil},
 		{"mx-host patterns", func(r *Report) {
 			r.Policies[0].Policy.MXHost = []string{"*.ok.example", "**.x.example", "mäil.example", "*"}

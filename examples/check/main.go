@@ -15,8 +15,8 @@
 // apply, looks up the MX records and matches them against the policy,
 // connects to each MX host on port 25 to check STARTTLS and its
 // certificate, and looks up the _smtp._tls TLS-RPT record (with
-// mtasts.Check). It prints a readable report, or with -json the
-// mtasts.CheckResult as JSON, and every finding with its fix.
+// inspect.Domain). It prints a readable report, or with -json the
+// inspect.Result as JSON, and every finding with its fix.
 //
 // Flags for local setups and tests, where the domain is not on the
 // Internet:
@@ -50,8 +50,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smtpsec/smtpsec/mtasts"
-	"github.com/smtpsec/smtpsec/tlsrpt"
+	"github.com/smtpsec/smtpsec/inspect"
 )
 
 func main() {
@@ -88,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(connect, "connect", "host:port=addr: connect to addr for host:port (repeatable)")
 	smtpPort := fs.String("smtp-port", "25", "port of the MX hosts' SMTP service")
 	noSTARTTLS := fs.Bool("no-starttls", false, "do not connect to the MX hosts")
-	timeout := fs.Duration("timeout", mtasts.DefaultCheckTimeout, "bound on each network step")
+	timeout := fs.Duration("timeout", inspect.DefaultTimeout, "bound on each network step")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: check [-json] [-dns host:port] [-ca file] [-connect host:port=addr]... [-smtp-port port] [-no-starttls] [-timeout d] domain")
 		fmt.Fprintln(stderr, "Inspects the MTA-STS and TLS-RPT setup of a domain (RFC 8461, RFC 8460).")
@@ -135,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return dialer.DialContext(ctx, network, addr)
 	}
-	res, err := mtasts.Check(ctx, fs.Arg(0), mtasts.CheckOptions{
+	res, err := inspect.Domain(ctx, fs.Arg(0), inspect.Options{
 		Resolver: resolver,
 		HTTPClient: &http.Client{Transport: &http.Transport{
 			DialContext:     dial,
@@ -145,11 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		DialContext:  dial,
 		SkipSTARTTLS: *noSTARTTLS,
 		RootCAs:      roots,
-		CheckTLSRPT: func(txts []string) error {
-			_, err := tlsrpt.SelectRecord(txts)
-			return err
-		},
-		Timeout: *timeout,
+		Timeout:      *timeout,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "check:", err)

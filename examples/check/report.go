@@ -6,12 +6,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/smtpsec/smtpsec/inspect"
 	"github.com/smtpsec/smtpsec/mtasts"
 )
 
 // writeReport prints res for people: what was found, section by section,
 // then the findings with their fixes and the verdict.
-func writeReport(w io.Writer, res *mtasts.CheckResult) {
+func writeReport(w io.Writer, res *inspect.Result) {
 	fmt.Fprintf(w, "MTA-STS and TLS-RPT check of %s, %s\n", res.Domain, localTime(res.CheckedAt))
 
 	fmt.Fprintf(w, "\nMTA-STS record _mta-sts.%s\n", res.Domain)
@@ -56,7 +57,7 @@ func writeReport(w io.Writer, res *mtasts.CheckResult) {
 
 	errs, warns := 0, 0
 	for _, f := range res.Findings {
-		if f.Severity == mtasts.SeverityError {
+		if f.Severity == inspect.SeverityError {
 			errs++
 		} else {
 			warns++
@@ -90,7 +91,7 @@ func writeTXT(w io.Writer, txts []string) {
 }
 
 // probeLine describes the STARTTLS probe of one MX host.
-func probeLine(mx mtasts.MXCheck) string {
+func probeLine(mx inspect.MXHost) string {
 	switch {
 	case !mx.Probed:
 		return "not probed"

@@ -85,7 +85,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("policy %+v, want sts for example.com", p.Policy)
 		}
 		mode := ""
-		for _, l := range p.Policy.String {
+		for _, l := range p.Policy.PolicyString {
 			if m, ok := strings.CutPrefix(l, "mode: "); ok {
 				mode = m
 			}

@@ -49,7 +49,7 @@ func (m *mta) deliver(ctx context.Context, from, rcpt string, data []byte) (stri
 	if err != nil {
 		return "", err
 	}
-	pc := m.collector.Policy(res.Report)
+	pc := m.collector.Counter(res.AppliedPolicy)
 	tag := modeTag(res)
 	for _, mx := range mxs {
 		host := strings.TrimSuffix(mx.Host, ".")

@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/smtpsec/smtpsec/mtasts"
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
@@ -56,7 +54,7 @@ type site struct {
 	domain  string
 	policy  *mtasts.Policy
 	id      string
-	records []dns.RR
+	records []mtasts.DNSRecord
 }
 
 // loadConfig reads and checks the configuration file.
@@ -129,8 +127,8 @@ func (d domainConfig) site(ttl time.Duration) (site, error) {
 		if len(rec.Destinations()) == 0 {
 			return site{}, fmt.Errorf("tlsrpt: %q has no mailto: or https: destination", d.TLSRPT)
 		}
-		rr, err := mtasts.TLSRPTRecordTXT(s.domain, rec.String(), ttl)
-		if err != nil {
+		rr := mtasts.DNSRecord{Name: "_smtp._tls." + s.domain + ".", Type: "TXT", TTL: ttl.Truncate(time.Second), Value: rec.String()}
+		if err := rr.Validate(); err != nil {
 			return site{}, err
 		}
 		s.records = append(s.records, rr)

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/miekg/dns"
-
 	"github.com/smtpsec/smtpsec/mtasts"
 )
 
@@ -60,16 +58,10 @@ func printPlan(w io.Writer, sites []site) {
 			fmt.Fprintln(w, "; policy served before has expired (its max_age), then remove the records.")
 		}
 		for _, rr := range s.records {
-			fmt.Fprintln(w, zoneLine(rr))
+			fmt.Fprintln(w, rr)
 		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "; Step 3: once the records are visible, inspect each domain, for example:")
 	fmt.Fprintf(w, ";   go run ./examples/check %s\n", sites[0].domain)
-}
-
-// zoneLine returns a record in the form of a zone-file line (RFC 1035
-// §5.1), with spaces between the fields.
-func zoneLine(rr dns.RR) string {
-	return strings.ReplaceAll(rr.String(), "\t", " ")
 }

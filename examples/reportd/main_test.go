@@ -203,11 +203,11 @@ func testingReport(id string, ok int64) *tlsrpt.Report {
 		ContactInfo:      "mailto:tlsrpt@sender.example",
 		ReportID:         id,
 		Policies: []tlsrpt.PolicyResult{{
-			Policy: tlsrpt.Policy{
-				Type:   tlsrpt.PolicySTS,
-				String: []string{"version: STSv1", "mode: testing", "mx: mx.ready.example", "max_age: 604800"},
-				Domain: "ready.example",
-				MXHost: []string{"mx.ready.example"},
+			Policy: tlsrpt.AppliedPolicy{
+				Type:         tlsrpt.PolicySTS,
+				PolicyString: []string{"version: STSv1", "mode: testing", "mx: mx.ready.example", "max_age: 604800"},
+				Domain:       "ready.example",
+				MXHost:       []string{"mx.ready.example"},
 			},
 			Summary: tlsrpt.Summary{TotalSuccessfulSessionCount: ok},
 		}},

@@ -62,7 +62,7 @@ func (r *readiness) add(pr tlsrpt.PolicyResult, day string) {
 
 // policyMode returns the mode of the policy a sender applied: the value
 // of the "mode:" line of an sts policy-string (RFC 8461 §3.2).
-func policyMode(p tlsrpt.Policy) string {
+func policyMode(p tlsrpt.AppliedPolicy) string {
 	switch p.Type {
 	case tlsrpt.PolicySTS:
 	case tlsrpt.PolicyNotFound:
@@ -70,7 +70,7 @@ func policyMode(p tlsrpt.Policy) string {
 	default:
 		return "other"
 	}
-	for _, line := range p.String {
+	for _, line := range p.PolicyString {
 		if v, ok := strings.CutPrefix(line, "mode:"); ok {
 			return strings.TrimSpace(v)
 		}

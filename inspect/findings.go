@@ -1,6 +1,6 @@
-package mtasts
+package inspect
 
-// The judging phase of Check: what it found, turned into findings with
+// The judging phase of Domain: what it found, turned into findings with
 // fixes a person can act on.
 
 import (
@@ -10,9 +10,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/smtpsec/smtpsec/mtasts"
+	"github.com/smtpsec/smtpsec/tlsrpt"
 )
 
-// shortMaxAge is the max_age below which Check warns for enforce
+// shortMaxAge is the max_age below which Domain warns for enforce
 // policies: RFC 8461 §3.2 expects max_age "in the range of weeks or
 // greater".
 const shortMaxAge = 7 * 24 * time.Hour
@@ -29,7 +32,7 @@ func (c *checker) judge() {
 	}
 	if len(c.notProbed) > 0 {
 		c.warn("mx-not-probed", strings.Join(c.notProbed, " "),
-			fmt.Sprintf("%d MX hosts were not probed: Check connects to the first %d only", len(c.notProbed), maxProbedMX),
+			fmt.Sprintf("%d MX hosts were not probed: the inspector connects to the first %d only", len(c.notProbed), maxProbedMX),
 			"check these hosts' STARTTLS and certificates separately")
 	}
 	c.judgeTLSRPT()
@@ -55,22 +58,19 @@ func (c *checker) recordName() string { return "_mta-sts." + c.res.Domain }
 func (c *checker) suggestedRecord() string {
 	id := "<id: 1 to 32 letters and digits, new for each policy>"
 	if c.res.Policy != nil {
-		id = PolicyID(c.res.Policy)
-		if rr, err := RecordTXT(c.res.Domain, &Record{ID: id}, time.Hour); err == nil {
-			return zoneLine(rr.String())
+		id = mtasts.PolicyID(c.res.Policy)
+		if rr, err := mtasts.RecordTXT(c.res.Domain, &mtasts.Record{ID: id}, time.Hour); err == nil {
+			return rr.String()
 		}
 	}
 	return fmt.Sprintf("%s. 3600 IN TXT \"v=STSv1; id=%s\"", c.recordName(), id)
 }
 
-// zoneLine makes a miekg/dns record string readable in one line of text.
-func zoneLine(s string) string { return strings.ReplaceAll(s, "\t", " ") }
-
 func (c *checker) judgeRecord() {
 	name := c.recordName()
 	switch err := c.recordErr; {
 	case err == nil:
-	case errors.Is(err, ErrNoRecord):
+	case errors.Is(err, mtasts.ErrNoRecord):
 		msg := fmt.Sprintf("no MTA-STS TXT record at %s: senders do not look for the policy (RFC 8461 §3.1)", name)
 		for _, t := range c.res.TXT {
 			if near := strings.ToLower(strings.TrimLeft(t, " \t")); strings.HasPrefix(near, "v=stsv1") {
@@ -83,11 +83,11 @@ func (c *checker) judgeRecord() {
 			fix += " (the id is PolicyID of the policy served)"
 		}
 		c.fail("txt-missing", name, msg, fix)
-	case errors.Is(err, ErrMultipleRecords):
+	case errors.Is(err, mtasts.ErrMultipleRecords):
 		c.fail("txt-multiple", name,
 			fmt.Sprintf("%s has more than one TXT record beginning with \"v=STSv1;\": senders then ignore them all (RFC 8461 §3.1)", name),
 			"delete all but one: "+c.suggestedRecord())
-	case errors.Is(err, ErrInvalidRecord):
+	case errors.Is(err, mtasts.ErrInvalidRecord):
 		c.fail("txt-invalid", name,
 			fmt.Sprintf("the MTA-STS TXT record at %s is invalid, so senders ignore it: %v", name, err),
 			"replace it with "+c.suggestedRecord())
@@ -100,17 +100,17 @@ func (c *checker) judgeRecord() {
 
 // fetchFinding returns the finding code of a failed fetch and a fix, with
 // a %s for the domain.
-func fetchFinding(reason FetchFailure) (code, fix string) {
+func fetchFinding(reason mtasts.FetchFailure) (code, fix string) {
 	switch reason {
-	case FetchTimeout:
+	case mtasts.FetchTimeout:
 		return "policy-timeout", "make the policy host at mta-sts.%s answer within seconds"
-	case FetchWebPKI:
+	case mtasts.FetchWebPKI:
 		return "policy-certificate", "install a certificate for mta-sts.%s from a public CA, with the full chain, and renew it before it expires"
-	case FetchStatus:
+	case mtasts.FetchStatus:
 		return "policy-http-status", "serve the policy at https://mta-sts.%s/.well-known/mta-sts.txt with status 200, without redirects"
-	case FetchMediaType:
+	case mtasts.FetchMediaType:
 		return "policy-media-type", "serve the policy file of mta-sts.%s with Content-Type: text/plain"
-	case FetchTooLarge:
+	case mtasts.FetchTooLarge:
 		return "policy-too-large", "keep the policy of mta-sts.%s under 64 KiB: list mx patterns, not every host"
 	}
 	return "policy-unreachable", "make mta-sts.%s resolve to a web server that accepts HTTPS connections on port 443"
@@ -118,8 +118,8 @@ func fetchFinding(reason FetchFailure) (code, fix string) {
 
 func (c *checker) judgePolicy() {
 	if c.fetchErr != nil {
-		var reason FetchFailure
-		if fe := (*FetchError)(nil); errors.As(c.fetchErr, &fe) {
+		var reason mtasts.FetchFailure
+		if fe := (*mtasts.FetchError)(nil); errors.As(c.fetchErr, &fe) {
 			reason = fe.Reason
 		}
 		code, fix := fetchFinding(reason)
@@ -146,11 +146,11 @@ func (c *checker) judgePolicy() {
 			"serve the policy in canonical form, as Policy.MarshalText writes it: CRLF line endings, no byte order mark, no blank lines, mx host names without a trailing dot")
 	}
 	switch p.Mode {
-	case ModeNone:
+	case mtasts.ModeNone:
 		c.warn("mode-none", c.res.PolicyURL,
 			"the policy's mode is none: senders apply no MTA-STS protection (RFC 8461 §5)",
 			"if MTA-STS is being removed (§8.3), delete the TXT record and the policy host once the last policy served before has expired (max_age); otherwise switch to mode testing or enforce and publish a new id")
-	case ModeTesting:
+	case mtasts.ModeTesting:
 		maxTesting := c.opts.MaxTesting
 		if maxTesting <= 0 {
 			maxTesting = DefaultMaxTesting
@@ -162,7 +162,7 @@ func (c *checker) judgePolicy() {
 				"once the TLS-RPT reports show no failures, switch to mode: enforce, then publish a new id")
 		}
 	}
-	if p.Mode == ModeEnforce && p.MaxAge < shortMaxAge {
+	if p.Mode == mtasts.ModeEnforce && p.MaxAge < shortMaxAge {
 		c.warn("max-age-short", c.res.PolicyURL,
 			fmt.Sprintf("max_age is %d seconds: senders refetch often and an attacker who blocks the fetch soon strips the protection; RFC 8461 §3.2 expects weeks or more", int64(p.MaxAge/time.Second)),
 			"set max_age: 1209600 (two weeks) or more, up to 31557600")
@@ -174,7 +174,7 @@ func (c *checker) judgeID() {
 	if last == nil || served == nil || last.String() == served.String() {
 		return
 	}
-	id := PolicyID(served)
+	id := mtasts.PolicyID(served)
 	if c.res.Record != nil && c.res.Record.ID == id {
 		return // the id follows the content
 	}
@@ -189,7 +189,7 @@ func (c *checker) judgeID() {
 }
 
 // policyDiff describes how b differs from a.
-func policyDiff(a, b *Policy) string {
+func policyDiff(a, b *mtasts.Policy) string {
 	var d []string
 	if a.Mode != b.Mode {
 		d = append(d, fmt.Sprintf("mode %s → %s", a.Mode, b.Mode))
@@ -244,13 +244,13 @@ func (c *checker) judgeMX() {
 	for i := range c.res.MX {
 		mx := &c.res.MX[i]
 		for _, m := range p.MX {
-			if Pattern(m).Match(mx.Host) {
+			if mtasts.Pattern(m).Match(mx.Host) {
 				mx.Covered, mx.Pattern = true, m
 				break
 			}
 		}
 	}
-	if p.Mode == ModeNone {
+	if p.Mode == mtasts.ModeNone {
 		return
 	}
 	for _, mx := range c.res.MX {
@@ -258,7 +258,7 @@ func (c *checker) judgeMX() {
 			continue
 		}
 		sev, effect := SeverityError, "senders in enforce mode will not deliver to it"
-		if p.Mode == ModeTesting {
+		if p.Mode == mtasts.ModeTesting {
 			sev, effect = SeverityWarning, "in mode testing senders deliver anyway but report failures; in enforce mode they would not deliver to it"
 		}
 		msg := fmt.Sprintf("MX host %s (preference %d) matches no mx pattern of the policy (%s): %s (RFC 8461 §4.1)",
@@ -276,7 +276,7 @@ func (c *checker) judgeMX() {
 	for _, m := range p.MX {
 		used := false
 		for _, mx := range c.res.MX {
-			if Pattern(m).Match(mx.Host) {
+			if mtasts.Pattern(m).Match(mx.Host) {
 				used = true
 				break
 			}
@@ -307,7 +307,7 @@ func shallowWildcard(patterns []string, host string) (pattern, parent string, ok
 	return "", "", false
 }
 
-func mxHosts(mx []MXCheck) string {
+func mxHosts(mx []MXHost) string {
 	hosts := make([]string, len(mx))
 	for i, m := range mx {
 		hosts[i] = m.Host
@@ -317,43 +317,43 @@ func mxHosts(mx []MXCheck) string {
 
 func (c *checker) judgeTLSRPT() {
 	name := "_smtp._tls." + c.res.Domain
-	example := fmt.Sprintf("v=TLSRPTv1; rua=mailto:tlsrpt@%s", c.res.Domain)
-	publish := fmt.Sprintf("publish %s. 3600 IN TXT %q to receive reports", name, example)
-	if rr, err := TLSRPTRecordTXT(c.res.Domain, example, time.Hour); err == nil {
-		publish = "publish " + zoneLine(rr.String()) + " (with your own address) to receive reports"
-	}
+	example := mtasts.DNSRecord{Name: name + ".", Type: "TXT", TTL: time.Hour,
+		Value: "v=TLSRPTv1; rua=mailto:tlsrpt@" + c.res.Domain}
+	publish := "publish " + example.String() + " (with your own address) to receive reports"
 	var dnsErr *net.DNSError
 	if c.tlsrptErr != nil && !(errors.As(c.tlsrptErr, &dnsErr) && dnsErr.IsNotFound) {
 		c.warn("tlsrpt-lookup-failed", name, fmt.Sprintf("looking up %s failed: %v", name, c.tlsrptErr),
 			"make the domain's name servers answer TXT queries for "+name)
 		return
 	}
-	n := 0
-	for _, t := range c.res.TLSRPT {
-		if isTLSRPTRecord(t) {
-			n++
-		}
-	}
-	switch {
-	case n == 0:
+	switch err := c.selectErr; {
+	case errors.Is(err, tlsrpt.ErrNoRecord):
 		c.warn("tlsrpt-missing", name,
 			fmt.Sprintf("no TLS-RPT record at %s: senders cannot tell the domain about failed TLS or MTA-STS checks (RFC 8460)", name),
 			publish)
-	case c.opts.CheckTLSRPT != nil:
-		if err := c.opts.CheckTLSRPT(c.res.TLSRPT); err != nil {
-			c.warn("tlsrpt-invalid", name, fmt.Sprintf("the TLS-RPT record at %s is unusable: %v", name, err),
-				"correct it: "+publish)
-		}
-	case n > 1:
+	case errors.Is(err, tlsrpt.ErrMultipleRecords):
 		c.warn("tlsrpt-multiple", name,
-			fmt.Sprintf("%s has %d TXT records beginning with \"v=TLSRPTv1;\": senders then ignore them all (RFC 8460 §3)", name, n),
+			fmt.Sprintf("%s has %d TXT records beginning with \"v=TLSRPTv1;\": senders then ignore them all (RFC 8460 §3)", name, tlsrptCount(c.res.TLSRPT)),
 			"keep one record and list every rua destination in it, separated by commas")
+	case err != nil:
+		c.warn("tlsrpt-invalid", name, fmt.Sprintf("the TLS-RPT record at %s is unusable: %v", name, err),
+			"correct it: "+publish)
+	case len(c.res.TLSRPTRecord.Destinations()) == 0:
+		c.warn("tlsrpt-invalid", name,
+			fmt.Sprintf("the TLS-RPT record at %s has no usable rua: RFC 8460 §3 defines only mailto: and https: URIs, and senders skip the others", name),
+			"correct it: "+publish)
 	}
 }
 
-// isTLSRPTRecord reports whether txt begins with "v=TLSRPTv1" *WSP ";",
+// tlsrptCount returns how many of txts begin with "v=TLSRPTv1" *WSP ";",
 // the prefix by which RFC 8460 §3 tells TLS-RPT records apart.
-func isTLSRPTRecord(txt string) bool {
-	rest, ok := strings.CutPrefix(txt, "v=TLSRPTv1")
-	return ok && strings.HasPrefix(strings.TrimLeft(rest, " \t"), ";")
+func tlsrptCount(txts []string) int {
+	n := 0
+	for _, t := range txts {
+		rest, ok := strings.CutPrefix(t, "v=TLSRPTv1")
+		if ok && strings.HasPrefix(strings.TrimLeft(rest, " \t"), ";") {
+			n++
+		}
+	}
+	return n
 }

@@ -1,8 +1,9 @@
-package mtasts
+package inspect
 
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,47 +11,51 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smtpsec/smtpsec/mtasts"
+	"github.com/smtpsec/smtpsec/tlsrpt"
 )
 
-// Defaults of CheckOptions.
+// Defaults of Options.
 const (
-	// DefaultCheckTimeout bounds each network step of Check: a DNS
-	// lookup, the policy fetch, one MX host's STARTTLS probe.
-	DefaultCheckTimeout = 30 * time.Second
+	// DefaultTimeout bounds each network step of Domain: a DNS lookup,
+	// the policy fetch (RFC 8461 §3.3), one MX host's STARTTLS probe.
+	DefaultTimeout = 30 * time.Second
 	// DefaultCertExpiryWarning is how close to its expiry an MX host's
-	// certificate has to be for Check to warn.
+	// certificate has to be for Domain to warn ("cert-expiring").
 	DefaultCertExpiryWarning = 14 * 24 * time.Hour
 	// DefaultMaxTesting is how long a domain may stay in mode testing
-	// before Check warns, when CheckOptions.TestingSince is set.
+	// (RFC 8461 §5) before Domain warns, when Options.TestingSince is set.
 	DefaultMaxTesting = 30 * 24 * time.Hour
 )
 
-// maxProbedMX is the number of MX hosts Check probes with STARTTLS at most
-// (MX records are data of the inspected domain; a thousand of them must
-// not mean a thousand connections). probeParallel is how many probes run
-// at once.
+// maxProbedMX is the number of MX hosts Domain probes with STARTTLS at
+// most (MX records are data of the inspected domain; a thousand of them
+// must not mean a thousand connections). probeParallel is how many probes
+// run at once.
 const (
 	maxProbedMX   = 10
 	probeParallel = 4
 )
 
-// CheckResolver is the DNS interface of Check: TXT lookups as in Resolver,
-// and MX lookups. *net.Resolver satisfies it. "Not found" is reported as a
-// *net.DNSError with IsNotFound set.
-type CheckResolver interface {
-	Resolver
+// Resolver is the DNS interface of Domain: TXT lookups as in
+// mtasts.Resolver (and tlsrpt.Resolver), and MX lookups. *net.Resolver
+// satisfies it. "Not found" is reported as a *net.DNSError with
+// IsNotFound set.
+type Resolver interface {
+	mtasts.Resolver
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 }
 
-// CheckOptions configures Check. The zero value checks a domain on the
+// Options configures Domain. The zero value inspects a domain on the
 // Internet with the system's resolver, roots and clock.
-type CheckOptions struct {
+type Options struct {
 	// Resolver looks up the TXT and MX records. Nil means
 	// net.DefaultResolver.
-	Resolver CheckResolver
+	Resolver Resolver
 
-	// HTTPClient fetches the policy (see FetchRaw). Nil means a client
-	// with http.DefaultTransport.
+	// HTTPClient fetches the policy (see mtasts.FetchRaw). Nil means a
+	// client with http.DefaultTransport.
 	HTTPClient *http.Client
 
 	// SMTPPort is the port of the STARTTLS probes. Empty means "25".
@@ -78,10 +83,10 @@ type CheckOptions struct {
 
 	// LastPublished, if set, is the policy published together with the
 	// current TXT id. When the policy served differs from it and the
-	// TXT id is not PolicyID of the served policy, Check reports that
-	// senders which cached the earlier policy will not notice the change
-	// ("id-drift").
-	LastPublished *Policy
+	// TXT id is not mtasts.PolicyID of the served policy, Domain reports
+	// that senders which cached the earlier policy will not notice the
+	// change ("id-drift", RFC 8461 §3.1 and §5.1).
+	LastPublished *mtasts.Policy
 	// TestingSince, if set, is when the domain switched to mode testing.
 	// A policy still in mode testing after MaxTesting gets a warning.
 	TestingSince time.Time
@@ -89,67 +94,27 @@ type CheckOptions struct {
 	// DefaultMaxTesting.
 	MaxTesting time.Duration
 
-	// CheckTLSRPT, if set, validates the TXT records found at
-	// _smtp._tls.<domain> (RFC 8460 §3), typically with the tlsrpt
-	// package, which mtasts does not import:
-	//
-	//	CheckTLSRPT: func(txts []string) error { _, err := tlsrpt.SelectRecord(txts); return err }
-	//
-	// Without it, Check only looks for exactly one record beginning with
-	// "v=TLSRPTv1;".
-	CheckTLSRPT func(txts []string) error
-
-	// Timeout bounds each network step (see DefaultCheckTimeout, the
-	// value used when it is zero). A deadline of the context passed to
-	// Check bounds them all.
+	// Timeout bounds each network step (see DefaultTimeout, the value
+	// used when it is zero). A deadline of the context passed to Domain
+	// bounds them all.
 	Timeout time.Duration
 }
 
-// Check inspects the live MTA-STS setup of the policy domain domain, as a
-// sender would see it, and reports every problem with a fix. It looks up,
-// concurrently:
+// Domain inspects the live MTA-STS (RFC 8461) and TLS-RPT (RFC 8460)
+// setup of the policy domain domain, as a sender would see it, and
+// reports every problem as a Finding with a fix. See the package
+// documentation for what it looks up and the finding codes.
 //
-//   - the TXT records at _mta-sts.<domain> (RFC 8461 §3.1);
-//   - the policy at https://mta-sts.<domain>/.well-known/mta-sts.txt, with
-//     every rule of §3.3 (FetchRaw), parsed with DiagnosePolicy and also
-//     strictly with ParsePolicy, as senders do;
-//   - the domain's MX records, matched against the policy's mx patterns
-//     (§4.1), and each MX host's STARTTLS: the EHLO reply, the TLS
-//     handshake and the certificate, checked by §4.2 (VerifyMXCertificate)
-//     and for its expiry date;
-//   - the TLS-RPT TXT records at _smtp._tls.<domain> (RFC 8460 §3).
-//
-// The finding codes are stable. Errors:
-//
-//	txt-missing, txt-multiple, txt-invalid, txt-lookup-failed: the _mta-sts record
-//	policy-http-status, policy-certificate, policy-media-type, policy-too-large,
-//	policy-unreachable, policy-timeout: the policy fetch (see FetchFailure)
-//	policy-syntax: a DiagnosePolicy finding (also a warning)
-//	policy-not-strict: only a lenient parser accepts the policy
-//	id-drift: the policy changed, the TXT id did not (needs LastPublished)
-//	mx-missing, mx-lookup-failed: the MX records
-//	mx-not-covered: an MX host no pattern matches (a warning in mode testing)
-//	starttls-missing, starttls-failed: an MX host's STARTTLS
-//	cert-expired, cert-untrusted, cert-name-mismatch, cert-invalid: its certificate
-//
-// Warnings:
-//
-//	mode-none, testing-too-long, max-age-short: the policy's values
-//	pattern-unused: an mx pattern that matches no MX host
-//	mx-null: the domain accepts no mail (RFC 7505)
-//	mx-unreachable, mx-smtp-error, mx-not-probed: STARTTLS could not be checked
-//	cert-expiring: a valid certificate expires within CertExpiryWarning
-//	tlsrpt-missing, tlsrpt-multiple, tlsrpt-invalid, tlsrpt-lookup-failed: TLS-RPT
-//
-// Network failures are findings, not errors: Check returns an error only
-// for a domain that is not a valid host name, or when ctx is canceled or
-// its deadline passes before the check is complete (the partial result is
-// then dropped). To bound single steps and still get a result, set
-// CheckOptions.Timeout.
-func Check(ctx context.Context, domain string, opts CheckOptions) (*CheckResult, error) {
-	host, err := toASCIIHost(domain)
+// Network failures are findings, not errors: Domain returns an error only
+// for a domain that is not a valid host name (matching
+// mtasts.ErrInvalidDomain), or when ctx is canceled or its deadline
+// passes before the inspection is complete (the partial result is then
+// dropped). To bound single steps and still get a result, set
+// Options.Timeout.
+func Domain(ctx context.Context, domain string, opts Options) (*Result, error) {
+	host, err := mtasts.NormalizeDomain(domain)
 	if err != nil {
-		return nil, fmt.Errorf("mtasts: invalid policy domain %q: %w", domain, err)
+		return nil, fmt.Errorf("inspect: invalid policy domain: %w", err)
 	}
 	c := newChecker(host, opts)
 	var wg sync.WaitGroup
@@ -165,26 +130,29 @@ func Check(ctx context.Context, domain string, opts CheckOptions) (*CheckResult,
 		err = context.DeadlineExceeded
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mtasts: checking %s: %w", host, err)
+		return nil, fmt.Errorf("inspect: %s: %w", host, err)
 	}
 	c.judge()
 	return c.res, nil
 }
 
-// checker holds one run of Check: the network phase fills res and the
+// checker holds one run of Domain: the network phase fills res and the
 // *Err fields, each from its own goroutine; judge then adds the findings.
 type checker struct {
-	opts     CheckOptions
-	resolver CheckResolver
+	opts     Options
+	resolver Resolver
 	dial     func(ctx context.Context, network, address string) (net.Conn, error)
 	now      time.Time
-	res      *CheckResult
+	res      *Result
 
-	recordErr, fetchErr, strictErr, mxErr, tlsrptErr error
-	notProbed                                        []string
+	recordErr, fetchErr, strictErr, mxErr error
+	// tlsrptErr is the error of the _smtp._tls lookup; selectErr that of
+	// tlsrpt.SelectRecord on its answer.
+	tlsrptErr, selectErr error
+	notProbed            []string
 }
 
-func newChecker(host string, opts CheckOptions) *checker {
+func newChecker(host string, opts Options) *checker {
 	c := &checker{opts: opts, resolver: opts.Resolver, dial: opts.DialContext}
 	if c.resolver == nil {
 		c.resolver = net.DefaultResolver
@@ -200,7 +168,7 @@ func newChecker(host string, opts CheckOptions) *checker {
 	if opts.Now != nil {
 		c.now = opts.Now()
 	}
-	c.res = &CheckResult{Domain: host, CheckedAt: c.now, PolicyURL: policyURL(host)}
+	c.res = &Result{Domain: host, CheckedAt: c.now, PolicyURL: "https://mta-sts." + host + "/.well-known/mta-sts.txt"}
 	return c
 }
 
@@ -208,14 +176,14 @@ func newChecker(host string, opts CheckOptions) *checker {
 func (c *checker) step(ctx context.Context) (context.Context, context.CancelFunc) {
 	t := c.opts.Timeout
 	if t <= 0 {
-		t = DefaultCheckTimeout
+		t = DefaultTimeout
 	}
 	return context.WithTimeout(ctx, t)
 }
 
 // txtRecorder passes TXT lookups on to a Resolver and keeps the answer.
 type txtRecorder struct {
-	Resolver
+	mtasts.Resolver
 	txts []string
 }
 
@@ -229,22 +197,22 @@ func (c *checker) lookupRecord(ctx context.Context) {
 	ctx, cancel := c.step(ctx)
 	defer cancel()
 	rec := &txtRecorder{Resolver: c.resolver}
-	c.res.Record, c.recordErr = LookupRecord(ctx, rec, c.res.Domain)
+	c.res.Record, c.recordErr = mtasts.LookupRecord(ctx, rec, c.res.Domain)
 	c.res.TXT = rec.txts
 }
 
 func (c *checker) fetchPolicy(ctx context.Context) {
 	ctx, cancel := c.step(ctx)
 	defer cancel()
-	body, err := FetchRaw(ctx, c.opts.HTTPClient, c.res.Domain)
+	body, err := mtasts.FetchRaw(ctx, c.opts.HTTPClient, c.res.Domain)
 	if err != nil {
 		c.fetchErr = err
 		return
 	}
 	c.res.PolicyText = string(body)
-	c.res.Policy, c.res.Diagnostics, _ = DiagnosePolicy(body)
+	c.res.Policy, c.res.Diagnostics, _ = mtasts.DiagnosePolicy(body)
 	if c.res.Policy != nil {
-		_, c.strictErr = ParsePolicy(body)
+		_, c.strictErr = mtasts.ParsePolicy(body)
 	}
 }
 
@@ -252,6 +220,10 @@ func (c *checker) lookupTLSRPT(ctx context.Context) {
 	ctx, cancel := c.step(ctx)
 	defer cancel()
 	c.res.TLSRPT, c.tlsrptErr = c.resolver.LookupTXT(ctx, "_smtp._tls."+c.res.Domain+".")
+	var dnsErr *net.DNSError
+	if c.tlsrptErr == nil || errors.As(c.tlsrptErr, &dnsErr) && dnsErr.IsNotFound {
+		c.res.TLSRPTRecord, c.selectErr = tlsrpt.SelectRecord(c.res.TLSRPT)
+	}
 }
 
 func (c *checker) lookupMX(ctx context.Context) {
@@ -259,23 +231,23 @@ func (c *checker) lookupMX(ctx context.Context) {
 	mxs, err := c.resolver.LookupMX(lctx, c.res.Domain+".")
 	cancel()
 	c.mxErr = err
-	checks := make([]MXCheck, 0, len(mxs))
+	hosts := make([]MXHost, 0, len(mxs))
 	for _, mx := range mxs {
-		host, _ := mxHostName(mx.Host)
+		host := mxHostName(mx.Host)
 		if host == "" {
 			host = "." // null MX
 		}
-		checks = append(checks, MXCheck{Host: host, Preference: mx.Pref})
+		hosts = append(hosts, MXHost{Host: host, Preference: mx.Pref})
 	}
-	slices.SortFunc(checks, func(a, b MXCheck) int {
+	slices.SortFunc(hosts, func(a, b MXHost) int {
 		if a.Preference != b.Preference {
 			return int(a.Preference) - int(b.Preference)
 		}
 		return strings.Compare(a.Host, b.Host)
 	})
 	// The same host twice: keep the first (most preferred).
-	seen := make(map[string]bool, len(checks))
-	c.res.MX = slices.DeleteFunc(checks, func(m MXCheck) bool {
+	seen := make(map[string]bool, len(hosts))
+	c.res.MX = slices.DeleteFunc(hosts, func(m MXHost) bool {
 		dup := seen[m.Host]
 		seen[m.Host] = true
 		return dup
@@ -305,8 +277,18 @@ func (c *checker) lookupMX(ctx context.Context) {
 	wg.Wait()
 }
 
+// mxHostName returns the MX host name host in A-labels, lower case,
+// without a trailing dot; when it is not a valid host name, lower-cased
+// and without the trailing dot as it is.
+func mxHostName(host string) string {
+	if name, err := mtasts.NormalizeDomain(host); err == nil {
+		return name
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
 // isNullMX reports whether mx is the null MX of RFC 7505: a single record
 // whose host is the root, ".".
-func isNullMX(mx []MXCheck) bool {
+func isNullMX(mx []MXHost) bool {
 	return len(mx) == 1 && mx[0].Host == "."
 }

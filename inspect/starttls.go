@@ -1,4 +1,4 @@
-package mtasts
+package inspect
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"net/smtp"
 	"strings"
 	"time"
+
+	"github.com/smtpsec/smtpsec/mtasts"
 )
 
 // maxProbeRead bounds what one STARTTLS probe reads from an MX host:
@@ -27,8 +29,8 @@ var (
 // STARTTLS extension, upgrades the connection and records the
 // certificate, then says QUIT. The handshake skips crypto/tls's own
 // verification so that an invalid certificate can still be described;
-// VerifyMXCertificate judges it.
-func (c *checker) probe(ctx context.Context, mx *MXCheck) {
+// mtasts.VerifyMXCertificate judges it.
+func (c *checker) probe(ctx context.Context, mx *MXHost) {
 	ctx, cancel := c.step(ctx)
 	defer cancel()
 	port := c.opts.SMTPPort
@@ -89,12 +91,12 @@ func (c *checker) probe(ctx context.Context, mx *MXCheck) {
 
 // certificateInfo describes the certificate of a completed handshake with
 // the MX host host.
-func (c *checker) certificateInfo(state tls.ConnectionState, host string) *CertificateInfo {
+func (c *checker) certificateInfo(state tls.ConnectionState, host string) *Certificate {
 	if len(state.PeerCertificates) == 0 {
 		return nil
 	}
 	leaf := state.PeerCertificates[0]
-	info := &CertificateInfo{
+	info := &Certificate{
 		Subject:   leaf.Subject.String(),
 		Issuer:    leaf.Issuer.String(),
 		DNSNames:  leaf.DNSNames,
@@ -102,7 +104,7 @@ func (c *checker) certificateInfo(state tls.ConnectionState, host string) *Certi
 		NotAfter:  leaf.NotAfter,
 		Chain:     state.PeerCertificates,
 	}
-	info.Err = VerifyMXCertificate(state.PeerCertificates, host, VerifyOptions{Roots: c.opts.RootCAs, Now: func() time.Time { return c.now }})
+	info.Err = mtasts.VerifyMXCertificate(state.PeerCertificates, host, mtasts.VerifyOptions{Roots: c.opts.RootCAs, Now: func() time.Time { return c.now }})
 	info.Valid = info.Err == nil
 	if info.Err != nil {
 		info.Error = info.Err.Error()
@@ -129,7 +131,7 @@ func (l *limitedConn) Read(p []byte) (int, error) {
 }
 
 // judgeProbe adds the findings of one MX host's STARTTLS probe.
-func (c *checker) judgeProbe(mx *MXCheck) {
+func (c *checker) judgeProbe(mx *MXHost) {
 	if !mx.Probed {
 		return
 	}
@@ -157,15 +159,15 @@ func (c *checker) judgeProbe(mx *MXCheck) {
 		return
 	}
 	cert := mx.Certificate
-	var ce *CertificateError
+	var ce *mtasts.CertificateError
 	if errors.As(cert.Err, &ce) {
 		code, fix := "cert-invalid", "install a certificate for "+h+" that allows TLS server authentication"
 		switch ce.Reason {
-		case CertificateExpired:
+		case mtasts.CertificateExpired:
 			code, fix = "cert-expired", "renew the certificate of "+h
-		case CertificateNotTrusted:
+		case mtasts.CertificateNotTrusted:
 			code, fix = "cert-untrusted", "install a certificate for "+h+" from a public CA, with the intermediate certificates"
-		case CertificateHostMismatch:
+		case mtasts.CertificateHostMismatch:
 			code, fix = "cert-name-mismatch", "install a certificate whose subject alternative names include "+h+" (a wildcard covers one label only)"
 		}
 		c.fail(code, h, fmt.Sprintf("the certificate of %s (names %s, valid until %s) fails RFC 8461 §4.2: %v",

@@ -1,4 +1,4 @@
-package mtasts
+package inspect
 
 import (
 	"context"
@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtpsec/smtpsec/mtasts"
 )
 
 // autoID in site.sts stands for "v=STSv1; id=<PolicyID of the policy served>".
@@ -33,7 +37,7 @@ type site struct {
 	smtp     string // kind of SMTP server for every MX host: "" good, plain, wrong, untrusted, expiring, expired, closed
 }
 
-// checkWorld is the Internet as far as Check sees it, on loopback: a DNS
+// checkWorld is the Internet as far as Domain sees it, on loopback: a DNS
 // server, a policy host (Handler over HTTPS) and SMTP servers, all trusting
 // one test CA.
 type checkWorld struct {
@@ -56,17 +60,14 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 	var (
 		rrs        []dns.RR
 		rcodes     = map[string]int{}
-		policies   = map[string]*Policy{}
+		policies   = map[string]*mtasts.Policy{}
 		raw        = map[string]string{}
 		hostsNames []string
 		mxByKind   = map[string][]string{}
 	)
-	add := func(rr dns.RR, err error) {
+	add := func(r mtasts.DNSRecord, err error) {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rrs = append(rrs, rr)
+		rrs = append(rrs, dnsRR(t, r, err))
 	}
 	for domain, s := range sites {
 		hostsNames = append(hostsNames, "mta-sts."+domain)
@@ -74,10 +75,10 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 		if text == "" {
 			text = defaultPolicy(domain)
 		}
-		var p *Policy
+		var p *mtasts.Policy
 		if text != "-" {
 			var err error
-			if p, _, err = DiagnosePolicy([]byte(text)); err != nil && !s.raw {
+			if p, _, err = mtasts.DiagnosePolicy([]byte(text)); err != nil && !s.raw {
 				t.Fatalf("%s: policy: %v", domain, err)
 			}
 			if s.raw {
@@ -94,11 +95,11 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 		case s.stsRcode != 0:
 			rcodes["_mta-sts."+domain+"."] = s.stsRcode
 		case s.stsCNAME != "":
-			add(RecordCNAME(domain, s.stsCNAME, time.Hour))
+			add(mtasts.RecordCNAME(domain, s.stsCNAME, time.Hour))
 		}
 		for _, txt := range sts {
 			if txt == autoID {
-				add(RecordTXT(domain, &Record{ID: PolicyID(p)}, time.Hour))
+				add(mtasts.RecordTXT(domain, &mtasts.Record{ID: mtasts.PolicyID(p)}, time.Hour))
 				continue
 			}
 			rrs = append(rrs, &dns.TXT{Hdr: dns.RR_Header{Name: "_mta-sts." + domain + ".", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{txt}})
@@ -123,16 +124,12 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 			tlsrpt = []string{"v=TLSRPTv1; rua=mailto:tlsrpt@" + domain}
 		}
 		for _, txt := range tlsrpt {
-			if !isTLSRPTRecord(txt) {
-				rrs = append(rrs, &dns.TXT{Hdr: dns.RR_Header{Name: "_smtp._tls." + domain + ".", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{txt}})
-				continue
-			}
-			add(TLSRPTRecordTXT(domain, txt, time.Hour))
+			add(mtasts.DNSRecord{Name: "_smtp._tls." + domain + ".", Type: "TXT", TTL: time.Hour, Value: txt}, nil)
 		}
 	}
 	w.dns = startZoneDNS(t, rcodes, rrs...)
 
-	host := &Handler{Policy: func(_ context.Context, domain string) (*Policy, error) {
+	host := &mtasts.Handler{Policy: func(_ context.Context, domain string) (*mtasts.Policy, error) {
 		return policies[domain], nil
 	}}
 	https := startHTTPS(t, w.ca.issue(t, certSpec{DNSNames: hostsNames}), http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -176,9 +173,9 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 	return w
 }
 
-// options returns CheckOptions that reach only the test world.
-func (w *checkWorld) options() CheckOptions {
-	return CheckOptions{
+// options returns Options that reach only the test world.
+func (w *checkWorld) options() Options {
+	return Options{
 		Resolver:   w.dns.resolver(),
 		HTTPClient: w.client,
 		RootCAs:    w.ca.pool,
@@ -199,11 +196,11 @@ func (w *checkWorld) options() CheckOptions {
 	}
 }
 
-func (w *checkWorld) check(t *testing.T, domain string, opts CheckOptions) *CheckResult {
+func (w *checkWorld) check(t *testing.T, domain string, opts Options) *Result {
 	t.Helper()
-	res, err := Check(context.Background(), domain, opts)
+	res, err := Domain(context.Background(), domain, opts)
 	if err != nil {
-		t.Fatalf("Check(%s): %v", domain, err)
+		t.Fatalf("Domain(%s): %v", domain, err)
 	}
 	return res
 }
@@ -225,7 +222,7 @@ func findingsText(fs []Finding) string {
 }
 
 // find returns the first finding with code, or fails the test.
-func find(t *testing.T, res *CheckResult, code string) Finding {
+func find(t *testing.T, res *Result, code string) Finding {
 	t.Helper()
 	for _, f := range res.Findings {
 		if f.Code == code {
@@ -243,7 +240,7 @@ const (
 	driftServed    = "version: STSv1\nmode: enforce\nmx: mx.drift.example\nmx: mx2.drift.example\nmax_age: 1209600\n"
 )
 
-// checkSites is one world for all scenarios of TestCheckFindings, one
+// checkSites is one world for all scenarios of TestDomainFindings, one
 // domain per scenario.
 func checkSites() map[string]site {
 	return map[string]site{
@@ -269,7 +266,7 @@ func checkSites() map[string]site {
 		"wildcard.example": {policy: "version: STSv1\nmode: enforce\nmx: *.wildcard.example\nmax_age: 1209600\n", mx: []string{"10 MX1.Wildcard.Example", "20 mx2.wildcard.example", "30 mx1.wildcard.example"}},
 		"modenone.example": {policy: "version: STSv1\nmode: none\nmax_age: 86400\n"},
 		"shortage.example": {policy: "version: STSv1\nmode: enforce\nmx: mx.shortage.example\nmax_age: 86400\n"},
-		"drift.example": {policy: driftServed, sts: []string{"v=STSv1; id=" + PolicyID(mustParse(driftPublished))},
+		"drift.example": {policy: driftServed, sts: []string{"v=STSv1; id=" + mtasts.PolicyID(mustParse(driftPublished))},
 			mx: []string{"10 mx.drift.example", "20 mx2.drift.example"}},
 		"driftok.example":   {policy: strings.ReplaceAll(driftServed, "drift.", "driftok."), mx: []string{"10 mx.driftok.example", "20 mx2.driftok.example"}},
 		"testing.example":   {policy: fmt.Sprintf(testingPolicy, "testing.example")},
@@ -285,43 +282,26 @@ func checkSites() map[string]site {
 		"tworpt.example":    {tlsrpt: []string{"v=TLSRPTv1; rua=mailto:a@tworpt.example", "v=TLSRPTv1; rua=mailto:b@tworpt.example"}},
 		"badrpt.example":    {tlsrpt: []string{"v=TLSRPTv1; rua=ftp://reports.badrpt.example"}},
 		"spfonly.example":   {tlsrpt: []string{"v=spf1 -all"}},
+		"norua.example":     {tlsrpt: []string{"v=TLSRPTv1;"}},
+		"wsprpt.example":    {tlsrpt: []string{"v=spf1 -all", "v=TLSRPTv1 ; rua=https://reports.wsprpt.example/v1"}},
 	}
 }
 
 // mustParse parses a policy known to be valid (test data).
-func mustParse(text string) *Policy {
-	p, err := ParsePolicy([]byte(text))
+func mustParse(text string) *mtasts.Policy {
+	p, err := mtasts.ParsePolicy([]byte(text))
 	if err != nil {
 		panic(err)
 	}
 	return p
 }
 
-// checkRUA is a stand-in for tlsrpt.SelectRecord (mtasts must not import
-// tlsrpt): exactly one v=TLSRPTv1 record whose rua is mailto: or https:.
-func checkRUA(txts []string) error {
-	var found []string
-	for _, t := range txts {
-		if isTLSRPTRecord(t) {
-			found = append(found, t)
-		}
-	}
-	if len(found) != 1 {
-		return fmt.Errorf("%d TLS-RPT records", len(found))
-	}
-	_, rua, ok := strings.Cut(found[0], "rua=")
-	if !ok || !strings.HasPrefix(rua, "mailto:") && !strings.HasPrefix(rua, "https:") {
-		return fmt.Errorf("rua %q is neither mailto: nor https:", rua)
-	}
-	return nil
-}
-
-func TestCheckFindings(t *testing.T) {
+func TestDomainFindings(t *testing.T) {
 	w := newCheckWorld(t, checkSites())
 	day := 24 * time.Hour
 	tests := []struct {
 		domain string
-		opts   func(*CheckOptions)
+		opts   func(*Options)
 		want   []string // finding codes, in order
 		errors int      // how many of them are errors
 	}{
@@ -344,35 +324,34 @@ func TestCheckFindings(t *testing.T) {
 		{domain: "wildcard.example"},
 		{domain: "modenone.example", want: []string{"mode-none"}},
 		{domain: "shortage.example", want: []string{"max-age-short"}},
-		{domain: "drift.example", opts: func(o *CheckOptions) { o.LastPublished = mustParse(driftPublished) },
+		{domain: "drift.example", opts: func(o *Options) { o.LastPublished = mustParse(driftPublished) },
 			want: []string{"id-drift"}, errors: 1},
 		{domain: "drift.example", want: nil}, // without LastPublished nothing tells
-		{domain: "driftok.example", opts: func(o *CheckOptions) {
+		{domain: "driftok.example", opts: func(o *Options) {
 			o.LastPublished = mustParse(strings.ReplaceAll(driftPublished, "drift.", "driftok."))
 		}},
-		{domain: "testing.example", opts: func(o *CheckOptions) { o.TestingSince = w.now.Add(-60 * day) },
+		{domain: "testing.example", opts: func(o *Options) { o.TestingSince = w.now.Add(-60 * day) },
 			want: []string{"testing-too-long"}},
-		{domain: "testing.example", opts: func(o *CheckOptions) { o.TestingSince = w.now.Add(-10 * day) }},
-		{domain: "testing.example", opts: func(o *CheckOptions) { o.TestingSince, o.MaxTesting = w.now.Add(-10*day), 7*day },
+		{domain: "testing.example", opts: func(o *Options) { o.TestingSince = w.now.Add(-10 * day) }},
+		{domain: "testing.example", opts: func(o *Options) { o.TestingSince, o.MaxTesting = w.now.Add(-10*day), 7*day },
 			want: []string{"testing-too-long"}},
 		{domain: "nomx.example", want: []string{"mx-missing"}, errors: 1},
 		{domain: "nullmx.example", want: []string{"mx-null"}},
 		{domain: "plain.example", want: []string{"starttls-missing"}, errors: 1},
-		{domain: "plain.example", opts: func(o *CheckOptions) { o.SkipSTARTTLS = true }},
+		{domain: "plain.example", opts: func(o *Options) { o.SkipSTARTTLS = true }},
 		{domain: "wrongname.example", want: []string{"cert-name-mismatch"}, errors: 1},
 		{domain: "untrusted.example", want: []string{"cert-untrusted"}, errors: 1},
 		{domain: "expiring.example", want: []string{"cert-expiring"}},
-		{domain: "expiring.example", opts: func(o *CheckOptions) { o.CertExpiryWarning = 2 * day }},
-		{domain: "expiring.example", opts: func(o *CheckOptions) { o.CertExpiryWarning = -1 }},
+		{domain: "expiring.example", opts: func(o *Options) { o.CertExpiryWarning = 2 * day }},
+		{domain: "expiring.example", opts: func(o *Options) { o.CertExpiryWarning = -1 }},
 		{domain: "expired.example", want: []string{"cert-expired"}, errors: 1},
 		{domain: "closed.example", want: []string{"mx-unreachable"}},
 		{domain: "nortls.example", want: []string{"tlsrpt-missing"}},
 		{domain: "spfonly.example", want: []string{"tlsrpt-missing"}},
 		{domain: "tworpt.example", want: []string{"tlsrpt-multiple"}},
-		{domain: "tworpt.example", opts: func(o *CheckOptions) { o.CheckTLSRPT = checkRUA }, want: []string{"tlsrpt-invalid"}},
-		{domain: "badrpt.example"}, // only the prefix is checked by default
-		{domain: "badrpt.example", opts: func(o *CheckOptions) { o.CheckTLSRPT = checkRUA }, want: []string{"tlsrpt-invalid"}},
-		{domain: "good.example", opts: func(o *CheckOptions) { o.CheckTLSRPT = checkRUA }},
+		{domain: "badrpt.example", want: []string{"tlsrpt-invalid"}}, // no usable rua
+		{domain: "norua.example", want: []string{"tlsrpt-invalid"}},  // invalid by RFC 8460 §3
+		{domain: "wsprpt.example"},
 	}
 	for _, tt := range tests {
 		name := tt.domain
@@ -407,8 +386,8 @@ func TestCheckFindings(t *testing.T) {
 	}
 }
 
-// TestCheckResult checks every field of the result for a healthy domain.
-func TestCheckResult(t *testing.T) {
+// TestResult checks every field of the result for a healthy domain.
+func TestResult(t *testing.T) {
 	w := newCheckWorld(t, map[string]site{"good.example": {mx: []string{"20 mx2.good.example", "10 mx1.good.example", "30 MX1.good.example"},
 		policy: "version: STSv1\nmode: enforce\nmx: mx1.good.example\nmx: *.good.example\nmax_age: 1209600\n"}})
 	res := w.check(t, "Good.Example.", w.options())
@@ -416,8 +395,8 @@ func TestCheckResult(t *testing.T) {
 	if res.Domain != "good.example" || !res.CheckedAt.Equal(w.now) {
 		t.Errorf("Domain, CheckedAt = %q, %v", res.Domain, res.CheckedAt)
 	}
-	wantTXT := "v=STSv1; id=" + PolicyID(p)
-	if !slices.Equal(res.TXT, []string{wantTXT}) || res.Record == nil || res.Record.ID != PolicyID(p) {
+	wantTXT := "v=STSv1; id=" + mtasts.PolicyID(p)
+	if !slices.Equal(res.TXT, []string{wantTXT}) || res.Record == nil || res.Record.ID != mtasts.PolicyID(p) {
 		t.Errorf("TXT, Record = %q, %+v; want [%q]", res.TXT, res.Record, wantTXT)
 	}
 	if res.PolicyURL != "https://mta-sts.good.example/.well-known/mta-sts.txt" {
@@ -460,13 +439,13 @@ func TestCheckResult(t *testing.T) {
 
 // TestCheckFindingText checks that findings explain themselves: what the
 // RFC says and the exact records to publish.
-func TestCheckFindingText(t *testing.T) {
+func TestDomainFindingText(t *testing.T) {
 	w := newCheckWorld(t, checkSites())
 	opts := w.options()
 
 	res := w.check(t, "notxt.example", opts)
 	f := find(t, res, "txt-missing")
-	id := PolicyID(mustParse(defaultPolicy("notxt.example")))
+	id := mtasts.PolicyID(mustParse(defaultPolicy("notxt.example")))
 	if want := `publish _mta-sts.notxt.example. 3600 IN TXT "v=STSv1; id=` + id + `"`; !strings.HasPrefix(f.Fix, want) {
 		t.Errorf("txt-missing fix = %q, want it to begin with %q", f.Fix, want)
 	}
@@ -494,8 +473,8 @@ func TestCheckFindingText(t *testing.T) {
 
 	opts.LastPublished = mustParse(driftPublished)
 	f = find(t, w.check(t, "drift.example", opts), "id-drift")
-	servedID := PolicyID(mustParse(driftServed))
-	if !strings.Contains(f.Message, "mx mx2.drift.example added") || !strings.Contains(f.Message, PolicyID(opts.LastPublished)) ||
+	servedID := mtasts.PolicyID(mustParse(driftServed))
+	if !strings.Contains(f.Message, "mx mx2.drift.example added") || !strings.Contains(f.Message, mtasts.PolicyID(opts.LastPublished)) ||
 		!strings.Contains(f.Fix, "id="+servedID) {
 		t.Errorf("id-drift = %+v", f)
 	}
@@ -530,7 +509,7 @@ func TestCheckFindingText(t *testing.T) {
 
 // TestCheckMXProbeFailures covers MX hosts that stall, flood or vanish:
 // the probe ends within its bounds and the finding says why.
-func TestCheckMXProbeFailures(t *testing.T) {
+func TestDomainMXProbeFailures(t *testing.T) {
 	w := newCheckWorld(t, map[string]site{
 		"silent.example": {smtp: "silent"},
 		"flood.example":  {smtp: "flood"},
@@ -554,7 +533,7 @@ func TestCheckMXProbeFailures(t *testing.T) {
 }
 
 // TestCheckProbeLimit: at most maxProbedMX hosts are probed.
-func TestCheckProbeLimit(t *testing.T) {
+func TestDomainProbeLimit(t *testing.T) {
 	var mx []string
 	for i := range maxProbedMX + 2 {
 		mx = append(mx, fmt.Sprintf("%d mx%02d.many.example", i, i))
@@ -577,37 +556,37 @@ func TestCheckProbeLimit(t *testing.T) {
 	}
 }
 
-func TestCheckContext(t *testing.T) {
+func TestDomainContext(t *testing.T) {
 	w := newCheckWorld(t, map[string]site{"silent.example": {smtp: "silent"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	res, err := Check(ctx, "silent.example", w.options())
+	res, err := Domain(ctx, "silent.example", w.options())
 	if !errors.Is(err, context.DeadlineExceeded) || res != nil {
-		t.Errorf("Check = %v, %v; want context.DeadlineExceeded", res, err)
+		t.Errorf("Domain = %v, %v; want context.DeadlineExceeded", res, err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Check took %v after the deadline", d)
+		t.Errorf("Domain took %v after the deadline", d)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
-	if _, err := Check(ctx, "silent.example", w.options()); !errors.Is(err, context.Canceled) {
+	if _, err := Domain(ctx, "silent.example", w.options()); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: err = %v", err)
 	}
 }
 
-func TestCheckInvalidDomain(t *testing.T) {
+func TestDomainInvalidDomain(t *testing.T) {
 	for _, d := range []string{"", ".", "a..example", "exa mple.com", strings.Repeat("a", 64) + ".example"} {
-		res, err := Check(context.Background(), d, CheckOptions{SkipSTARTTLS: true})
+		res, err := Domain(context.Background(), d, Options{SkipSTARTTLS: true})
 		if err == nil || res != nil {
-			t.Errorf("Check(%q) = %v, %v; want an error", d, res, err)
+			t.Errorf("Domain(%q) = %v, %v; want an error", d, res, err)
 		}
 	}
 }
 
 // TestCheckJSON: the result's JSON is readable and reads back.
-func TestCheckJSON(t *testing.T) {
+func TestDomainJSON(t *testing.T) {
 	w := newCheckWorld(t, map[string]site{"wrongname.example": {smtp: "wrong", noTLSRPT: true}})
 	res := w.check(t, "wrongname.example", w.options())
 	data, err := json.Marshal(res)
@@ -636,7 +615,7 @@ func TestCheckJSON(t *testing.T) {
 		t.Errorf("mx[0] = %v", mx)
 	}
 
-	var back CheckResult
+	var back Result
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatalf("unmarshal: %v", err)
 	}
@@ -655,7 +634,7 @@ func defaultPolicyCanonical(domain string) string {
 
 // TestCheckDefaultDialerUsesResolver: without DialContext, the MX host's
 // address comes from the *net.Resolver given as Resolver.
-func TestCheckDefaultDialerUsesResolver(t *testing.T) {
+func TestDomainDefaultDialerUsesResolver(t *testing.T) {
 	ca := newTestCA(t)
 	addr := startSMTP(t, ca.issue(t, certSpec{DNSNames: []string{"mx.local.example"}, NotAfter: time.Now().Add(30 * 24 * time.Hour)}))
 	_, port, _ := net.SplitHostPort(addr)
@@ -663,7 +642,7 @@ func TestCheckDefaultDialerUsesResolver(t *testing.T) {
 		mustRR(t, "local.example. 300 IN MX 10 mx.local.example."),
 		mustRR(t, "mx.local.example. 300 IN A 127.0.0.1"),
 	)
-	res, err := Check(context.Background(), "local.example", CheckOptions{
+	res, err := Domain(context.Background(), "local.example", Options{
 		Resolver: srv.resolver(),
 		SMTPPort: port,
 		RootCAs:  ca.pool,
@@ -706,10 +685,10 @@ func TestShallowWildcard(t *testing.T) {
 }
 
 // TestCheckTestdataShallowWildcard runs the real-world shallow wildcard
-// policy of testdata through Check with an MX two labels deeper.
-func TestCheckTestdataShallowWildcard(t *testing.T) {
+// policy of testdata through Domain with an MX two labels deeper.
+func TestDomainTestdataShallowWildcard(t *testing.T) {
 	text := string(readTestdata(t, "shallow-wildcard.txt"))
-	p, _, err := DiagnosePolicy([]byte(text))
+	p, _, err := mtasts.DiagnosePolicy([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -757,7 +736,7 @@ func TestLimitedConn(t *testing.T) {
 }
 
 // The TLS handshake of the probe offers SNI with the MX host name.
-func TestCheckSNI(t *testing.T) {
+func TestDomainSNI(t *testing.T) {
 	ca := newTestCA(t)
 	sni := make(chan string, 1)
 	cert := ca.issue(t, certSpec{DNSNames: []string{"mx.sni.example"}})
@@ -767,7 +746,7 @@ func TestCheckSNI(t *testing.T) {
 	}}
 	addr := startTCP(t, func(conn net.Conn) { serveSMTP(conn, cfg) })
 	srv := startZoneDNS(t, nil, mustRR(t, "sni.example. 300 IN MX 10 MX.SNI.example."))
-	res, err := Check(context.Background(), "sni.example", CheckOptions{
+	res, err := Domain(context.Background(), "sni.example", Options{
 		Resolver: srv.resolver(),
 		RootCAs:  ca.pool,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -787,4 +766,13 @@ func TestCheckSNI(t *testing.T) {
 	if c := res.MX[0].Certificate; c == nil || !c.Valid {
 		t.Errorf("certificate = %+v", c)
 	}
+}
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -1,41 +1,49 @@
-package mtasts
+package inspect
 
 import (
 	"crypto/x509"
 	"fmt"
 	"time"
+
+	"github.com/smtpsec/smtpsec/mtasts"
+	"github.com/smtpsec/smtpsec/tlsrpt"
 )
 
-// CheckResult is what Check found. Its JSON form (encoding/json) is meant
-// for programs and for people: the policy is written as its text, severity
-// as "error" or "warning".
-type CheckResult struct {
+// Result is what Domain found. Its JSON form (encoding/json) is meant for
+// programs and for people: the policy is written as its text, severity as
+// "error" or "warning".
+type Result struct {
 	// Domain is the policy domain in A-labels.
 	Domain string `json:"domain"`
-	// CheckedAt is the time the check started, by CheckOptions.Now.
+	// CheckedAt is the time the inspection started, by Options.Now.
 	CheckedAt time.Time `json:"checked_at"`
 
 	// TXT holds the TXT records found at _mta-sts.<domain>, all of them.
 	TXT []string `json:"txt"`
 	// Record is the MTA-STS record selected from TXT by the rules of RFC
 	// 8461 §3.1, or nil.
-	Record *Record `json:"record,omitempty"`
+	Record *mtasts.Record `json:"record,omitempty"`
 
-	// PolicyURL is https://mta-sts.<domain>/.well-known/mta-sts.txt.
+	// PolicyURL is https://mta-sts.<domain>/.well-known/mta-sts.txt
+	// (RFC 8461 §3.3).
 	PolicyURL string `json:"policy_url"`
 	// PolicyText is the policy file as served, when the fetch succeeded.
 	PolicyText string `json:"policy_text,omitempty"`
-	// Policy is PolicyText parsed with DiagnosePolicy, or nil.
-	Policy *Policy `json:"policy,omitempty"`
-	// Diagnostics are DiagnosePolicy's findings about PolicyText. Each one
-	// is also in Findings, with the code "policy-syntax".
-	Diagnostics []Diagnostic `json:"-"`
+	// Policy is PolicyText parsed with mtasts.DiagnosePolicy, or nil.
+	Policy *mtasts.Policy `json:"policy,omitempty"`
+	// Diagnostics are mtasts.DiagnosePolicy's findings about PolicyText.
+	// Each one is also in Findings, with the code "policy-syntax".
+	Diagnostics []mtasts.Diagnostic `json:"-"`
 
 	// MX holds the domain's MX hosts, by preference, each host once.
-	MX []MXCheck `json:"mx"`
+	MX []MXHost `json:"mx"`
 
 	// TLSRPT holds the TXT records found at _smtp._tls.<domain>.
 	TLSRPT []string `json:"tlsrpt"`
+	// TLSRPTRecord is the TLS-RPT record selected from TLSRPT by
+	// tlsrpt.SelectRecord (RFC 8460 §3), or nil. It is not part of the
+	// JSON form, which has the record's text in TLSRPT.
+	TLSRPTRecord *tlsrpt.Record `json:"-"`
 
 	// Findings are the problems found, each with a stable code, a
 	// description and a fix. A domain whose setup is complete and
@@ -43,8 +51,8 @@ type CheckResult struct {
 	Findings []Finding `json:"findings"`
 }
 
-// OK reports whether the check found no error. Warnings do not count.
-func (r *CheckResult) OK() bool {
+// OK reports whether the inspection found no error. Warnings do not count.
+func (r *Result) OK() bool {
 	for _, f := range r.Findings {
 		if f.Severity == SeverityError {
 			return false
@@ -53,8 +61,8 @@ func (r *CheckResult) OK() bool {
 	return true
 }
 
-// MXCheck is what Check found about one MX host.
-type MXCheck struct {
+// MXHost is what Domain found about one MX host.
+type MXHost struct {
 	// Host is the MX host name in A-labels, lower case, without the
 	// trailing dot.
 	Host string `json:"host"`
@@ -66,25 +74,26 @@ type MXCheck struct {
 	Covered bool   `json:"covered"`
 	Pattern string `json:"pattern,omitempty"`
 
-	// Probed reports whether Check connected to the host (see
-	// CheckOptions.SkipSTARTTLS); Address is the address dialled.
+	// Probed reports whether Domain connected to the host (see
+	// Options.SkipSTARTTLS); Address is the address dialled.
 	Probed  bool   `json:"probed"`
 	Address string `json:"address,omitempty"`
-	// STARTTLS reports whether the host offered STARTTLS after EHLO.
+	// STARTTLS reports whether the host offered STARTTLS after EHLO
+	// (RFC 3207).
 	STARTTLS bool `json:"starttls"`
 	// TLSVersion is the negotiated TLS version, such as "TLS 1.3".
 	TLSVersion string `json:"tls_version,omitempty"`
 	// Certificate describes the certificate presented in the handshake.
-	Certificate *CertificateInfo `json:"certificate,omitempty"`
+	Certificate *Certificate `json:"certificate,omitempty"`
 	// Error says why the probe did not complete: connection, SMTP dialogue
 	// or TLS handshake. Err is the error itself.
 	Error string `json:"error,omitempty"`
 	Err   error  `json:"-"`
 }
 
-// CertificateInfo describes an MX host's certificate and the result of
-// VerifyMXCertificate on it.
-type CertificateInfo struct {
+// Certificate describes an MX host's certificate and the result of
+// mtasts.VerifyMXCertificate on it (RFC 8461 §4.2).
+type Certificate struct {
 	// Subject and Issuer are the distinguished names of the leaf
 	// certificate.
 	Subject string `json:"subject"`
@@ -96,8 +105,8 @@ type CertificateInfo struct {
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 	// Valid reports whether the certificate passes RFC 8461 §4.2 for the
-	// MX host (VerifyMXCertificate with CheckOptions.RootCAs and Now).
-	// Otherwise Error says why and Err is the *CertificateError.
+	// MX host (mtasts.VerifyMXCertificate with Options.RootCAs and Now).
+	// Otherwise Error says why and Err is the *mtasts.CertificateError.
 	Valid bool   `json:"valid"`
 	Error string `json:"error,omitempty"`
 	Err   error  `json:"-"`
@@ -105,7 +114,24 @@ type CertificateInfo struct {
 	Chain []*x509.Certificate `json:"-"`
 }
 
-// A Finding is one problem Check found: how bad it is, a stable code for
+// Severity says how bad a Finding is. It is mtasts.Severity, the severity
+// of mtasts.DiagnosePolicy's findings, so that a "policy-syntax" Finding
+// keeps the severity of its mtasts.Diagnostic. Its text form (String,
+// MarshalText) is "error" or "warning".
+type Severity = mtasts.Severity
+
+// The severities of a Finding.
+const (
+	// SeverityWarning marks a problem that weakens MTA-STS or TLS-RPT, or
+	// will soon break it, but does not make senders fail today.
+	SeverityWarning = mtasts.SeverityWarning
+	// SeverityError marks a problem that makes MTA-STS fail: senders fetch
+	// no policy (RFC 8461 §3), or refuse or fail delivery to an MX host
+	// (§4, §5).
+	SeverityError = mtasts.SeverityError
+)
+
+// A Finding is one problem Domain found: how bad it is, a stable code for
 // programs, and for people what is wrong and what to do about it.
 type Finding struct {
 	// Severity is SeverityError for a problem that makes MTA-STS fail
@@ -113,7 +139,8 @@ type Finding struct {
 	// and SeverityWarning for one that weakens it or will soon break it.
 	Severity Severity `json:"severity"`
 	// Code identifies the kind of finding: "txt-missing", "mx-not-covered",
-	// "cert-expiring", ... (the constants are listed with Check).
+	// "cert-expiring", ... (the codes are listed in the package
+	// documentation).
 	Code string `json:"code"`
 	// Subject is the MX host, mx pattern or DNS name concerned, if any.
 	Subject string `json:"subject,omitempty"`

@@ -1,0 +1,40 @@
+package escape
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestQuote(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", `""`},
+		{"example.com", `"example.com"`},
+		{"a\nb\x1b[31m", `"a\nb\x1b[31m"`},
+		{"\xff", `"\xff"`},
+		{strings.Repeat("a", 64), `"` + strings.Repeat("a", 64) + `"`},
+		{strings.Repeat("a", 65), `"` + strings.Repeat("a", 64) + `"...`},
+		// A two-byte character across the cut is not split.
+		{strings.Repeat("a", 63) + "é" + "z", `"` + strings.Repeat("a", 63) + `"...`},
+	} {
+		if got := Quote(tt.in); got != tt.want {
+			t.Errorf("Quote(%.20q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzQuote: the result is bounded whatever the input, and printable.
+func FuzzQuote(f *testing.F) {
+	f.Add("example.com")
+	f.Add(strings.Repeat("\x01", 1000))
+	f.Fuzz(func(t *testing.T, s string) {
+		q := Quote(s)
+		// Every byte becomes at most 4 (\xNN), plus quotes and "...".
+		if len(q) > 4*MaxQuoted+5 {
+			t.Fatalf("Quote of %d bytes gave %d bytes", len(s), len(q))
+		}
+		if !utf8.ValidString(q) || strings.ContainsAny(q, "\n\r\x1b\x00") {
+			t.Fatalf("Quote(%q) = %q is not safe to print", s, q)
+		}
+	})
+}
