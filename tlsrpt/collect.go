@@ -79,6 +79,7 @@ type Collector struct {
 	stripes    int
 	seed       maphash.Seed
 	overflow   atomic.Int64
+	dropped    atomic.Int64 // sessions refused at record time (collect_check.go)
 
 	// lookup maps a policy hash to the counters of policies with that
 	// hash ([]*PolicyCounter, replaced, never modified): reads take no lock.
@@ -149,6 +150,13 @@ type PolicyCounter struct {
 	mu      sync.Mutex
 	fails   [daySlots]*dayFailures
 	evicted bool // dropped by Flush after two idle days; re-added on use
+
+	// What the policy allows to be recorded (collect_check.go): invalid
+	// refuses every session, fetchOnly refuses successes and failures
+	// other than policy fetch failures.
+	invalid   error
+	fetchOnly bool
+	warned    atomic.Bool // a refused session was logged
 }
 
 // dayFailures holds one day's failures of one policy.
@@ -162,6 +170,15 @@ type dayFailures struct {
 // policy-string, policy-domain and mx-host), creating it on first use.
 // Policies are the same when they are equal after host names (domain and
 // mx-host) are lower-cased and stripped of a trailing dot.
+//
+// A policy that no valid report could carry (an unknown type, no or an
+// invalid policy-domain, an sts or tlsa policy without policy-string, mx-host
+// patterns that are not host patterns) still gets a counter, whose Success
+// and Failure refuse every session: see Dropped. The one exception is an
+// sts policy without policy-string, the policy of a domain whose policy
+// could not be fetched (RFC 8460 §4.3.2.2): it counts the fetch failures
+// (sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid) and
+// refuses the rest.
 //
 // Counter does not allocate for a policy that already has a counter, so
 // c.Counter(p).Success() per session is fine; keeping the counter is
@@ -184,6 +201,7 @@ func (c *Collector) Counter(p AppliedPolicy) *PolicyCounter {
 		mask:   uint32(c.stripes - 1),
 		counts: make([]stripe, c.stripes),
 	}
+	pc.fetchOnly, pc.invalid = checkPolicy(&pc.policy)
 	c.counters[pc] = struct{}{}
 	c.addLookup(pc)
 	return pc
@@ -256,8 +274,13 @@ func writeHost(h *maphash.Hash, s string) {
 
 // Success records a session under the policy that negotiated TLS and
 // passed validation (RFC 8460 §4.4 total-successful-session-count). It
-// does not allocate.
-func (pc *PolicyCounter) Success() {
+// does not allocate. It returns an error matching ErrNotRecorded, and
+// counts the session in Dropped, when the policy cannot be reported (see
+// Counter).
+func (pc *PolicyCounter) Success() error {
+	if pc.invalid != nil || pc.fetchOnly {
+		return pc.drop(pc.successError())
+	}
 	day := pc.c.today()
 	i := int(day & (daySlots - 1))
 	if pc.tags[i].Load() != day+1 {
@@ -266,6 +289,7 @@ func (pc *PolicyCounter) Success() {
 		pc.mu.Unlock()
 	}
 	pc.counts[mrand.Uint32()&pc.mask][i].Add(1)
+	return nil
 }
 
 // Failure records a failed session under the policy (RFC 8460 §4.4
@@ -276,9 +300,20 @@ func (pc *PolicyCounter) Success() {
 // does not allocate for a detail already counted that day.
 //
 // RFC 8460 §4.4 asks for sending-mta-ip, receiving-mx-hostname and
-// receiving-ip; leave fields that are unknown zero. Host names should be
-// A-labels; they are compared without case and trailing dot.
-func (pc *PolicyCounter) Failure(d FailureDetail) {
+// receiving-ip; leave fields that are unknown zero, except sending-mta-ip,
+// which a report must have. Host names should be A-labels; they are
+// compared without case and trailing dot.
+//
+// A detail that would make the day's report invalid (no or an invalid
+// sending-mta-ip, a result type outside the IANA registry, an
+// additional-information that is not a URI; see Validate), and any failure
+// of a policy that cannot be reported (see Counter), is not recorded:
+// Failure returns an error matching ErrNotRecorded and the session is
+// counted in Dropped and logged.
+func (pc *PolicyCounter) Failure(d FailureDetail) error {
+	if pc.invalid != nil {
+		return pc.drop(pc.invalid)
+	}
 	c := pc.c
 	day := c.today()
 	k := detailKey(d)
@@ -289,9 +324,16 @@ func (pc *PolicyCounter) Failure(d FailureDetail) {
 		f = &dayFailures{details: make(map[FailureDetail]*int64)}
 		pc.fails[i] = f
 	}
-	f.total++
 	first := false
-	if n := f.details[k]; n != nil {
+	n := f.details[k]
+	if n == nil {
+		if err := pc.checkDetail(&k); err != nil {
+			pc.mu.Unlock()
+			return pc.drop(err)
+		}
+	}
+	f.total++
+	if n != nil {
 		*n++
 	} else if len(f.details) < c.maxDetails {
 		n = new(int64)
@@ -313,6 +355,7 @@ func (pc *PolicyCounter) Failure(d FailureDetail) {
 		c.log.Warn("tlsrpt: too many distinct failure details; folding further ones",
 			"policy-domain", pc.policy.Domain, "day", dayStart(day).Format(time.DateOnly), "limit", c.maxDetails)
 	}
+	return nil
 }
 
 // prepare makes slot day%daySlots count day, moving what it held for

@@ -430,13 +430,16 @@ func TestCollectorOverflow(t *testing.T) {
 	}
 	pc.Failure(expiredAt("198.51.100.0")) // a detail already kept: counted in it
 	private := expiredAt("203.0.113.1")
-	private.ResultType = "x-private-type"
-	pc.Failure(private)
-	private.ReceivingIP = netip.MustParseAddr("203.0.113.2")
-	pc.Failure(private)
+	private.ResultType = "x-private-type" // no report could carry it: refused
+	if err := pc.Failure(private); !errors.Is(err, ErrNotRecorded) {
+		t.Errorf("Failure with an unregistered result type: %v, want ErrNotRecorded", err)
+	}
 	pc.Success()
-	if got := c.Overflow(); got != 9 {
-		t.Errorf("Overflow() = %d, want 9", got)
+	if got := c.Overflow(); got != 7 {
+		t.Errorf("Overflow() = %d, want 7", got)
+	}
+	if got := c.Dropped(); got != 1 {
+		t.Errorf("Dropped() = %d, want 1", got)
 	}
 	if n := bytes.Count([]byte(logged.String()), []byte("too many distinct failure details")); n != 1 {
 		t.Errorf("logged the overflow %d times, want once:\n%s", n, logged)
@@ -450,8 +453,8 @@ func TestCollectorOverflow(t *testing.T) {
 		t.Errorf("report with folded details: %v", err)
 	}
 	pr := reps[0].Policies[0]
-	if pr.Summary != (Summary{1, 13}) {
-		t.Errorf("summary %+v, want 1 success, 13 failures", pr.Summary)
+	if pr.Summary != (Summary{1, 11}) {
+		t.Errorf("summary %+v, want 1 success, 11 failures", pr.Summary)
 	}
 	byKey := map[FailureDetail]int64{}
 	for _, d := range pr.FailureDetails {
@@ -462,7 +465,6 @@ func TestCollectorOverflow(t *testing.T) {
 		expiredAt("198.51.100.1"): 1,
 		expiredAt("198.51.100.2"): 1,
 		{ResultType: ResultCertificateExpired, SendingMTAIP: netip.MustParseAddr("192.0.2.1"), FailureReasonCode: ReasonDetailLimit}: 7,
-		{ResultType: ResultValidationFailure, SendingMTAIP: netip.MustParseAddr("192.0.2.1"), FailureReasonCode: ReasonDetailLimit}:  2,
 	}
 	if fmt.Sprint(byKey) != fmt.Sprint(want) {
 		t.Errorf("details\n got %v\nwant %v", byKey, want)
@@ -658,14 +660,17 @@ func TestCollectorNoDomain(t *testing.T) {
 	clock := newTestClock(day1)
 	log, logged := quietLogger()
 	c := &Collector{OrganizationName: "o", ContactInfo: "a@sender.example", Now: clock.Now, Logger: log}
-	c.Counter(AppliedPolicy{Type: PolicyNotFound}).Success()
+	// Refused when recorded, not discovered when the report is made.
+	if err := c.Counter(AppliedPolicy{Type: PolicyNotFound}).Success(); !errors.Is(err, ErrNotRecorded) {
+		t.Errorf("Success without a policy domain: %v, want ErrNotRecorded", err)
+	}
 	clock.Set(day2)
 	reps, err := c.Reports(context.Background(), day1)
 	if err != nil || len(reps) != 0 {
 		t.Errorf("got %+v %v, want no report", reps, err)
 	}
-	if !bytes.Contains([]byte(logged.String()), []byte("without a domain")) {
-		t.Errorf("not logged: %q", logged)
+	if !bytes.Contains([]byte(logged.String()), []byte("session not recorded")) || c.Dropped() != 1 {
+		t.Errorf("not logged and counted (%d): %q", c.Dropped(), logged)
 	}
 }
 
@@ -676,7 +681,7 @@ func TestRecordAllocs(t *testing.T) {
 	d := expiredAt("198.51.100.7")
 	pc.Failure(d)
 	for name, f := range map[string]func(){
-		"Success":          pc.Success,
+		"Success":          func() { pc.Success() },
 		"Failure":          func() { pc.Failure(d) },
 		"Policy().Success": func() { c.Counter(p).Success() },
 	} {

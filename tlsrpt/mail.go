@@ -47,7 +47,7 @@ type Message struct {
 // signer (covering the TLS-Report-* headers) before sending. r must be
 // valid (see Validate) and all its policies must be of one domain.
 func (s *Sender) Message(r *Report, to []string) (*Message, error) {
-	if err := r.Validate(); err != nil {
+	if err := r.validateWritten(); err != nil {
 		return nil, err
 	}
 	gz, err := s.gzipReport(r)

@@ -163,7 +163,7 @@ func (s *Sender) httpClient() *http.Client {
 // has no usable destination, and r's validation error if r is not valid
 // (see Validate): reports are written strictly.
 func (s *Sender) Send(ctx context.Context, r *Report, rec *Record) error {
-	if err := r.Validate(); err != nil {
+	if err := r.validateWritten(); err != nil {
 		return err
 	}
 	var dests []*url.URL
@@ -262,7 +262,7 @@ func (e *finalError) Unwrap() error { return e.err }
 // (RFC 8460 §5.2, §5.4). Any 2xx status is success; other statuses are an
 // *HTTPError. Post does not retry; Send does.
 func (s *Sender) Post(ctx context.Context, u *url.URL, r *Report) error {
-	if err := r.Validate(); err != nil {
+	if err := r.validateWritten(); err != nil {
 		return err
 	}
 	body, err := s.gzipReport(r)

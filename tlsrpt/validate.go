@@ -47,8 +47,10 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRep
 //     failed-session-count;
 //   - the date range: RFC 3339 date-times in UTC (§4.4), end after start;
 //   - policy-type and result-type are registered values (§4.3, §6.6);
-//   - policy-string is present for sts and tlsa policies, and mx-host for
-//     an sts policy whose policy-string has mx lines;
+//   - policy-string is present for sts and tlsa policies (except for an sts
+//     policy that counts only fetch failures, §4.3.2.2: no policy was
+//     applied), and mx-host for an sts policy whose policy-string has mx
+//     lines;
 //   - policy-domain and mx-host patterns are domain names in A-labels;
 //   - counts are not negative, and the failed-session-counts of a policy
 //     do not add up to more than its total-failure-session-count;
@@ -59,12 +61,21 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRep
 // what the reader accepted leniently (a string mx-host or policy-string, a
 // date-time without a time zone or not in UTC, an empty or malformed IP
 // address, a missing count), so that these quirks of real senders are
-// visible. SHOULD-level advice (a date range of a whole UTC day, a
+// visible. Sender.Send, Post and Message check the same rules without those
+// notes: the report they write is strict whatever its input was.
+// SHOULD-level advice (a date range of a whole UTC day, a
 // failure-reason-code with certificate-not-trusted or validation-failure)
 // is not checked.
-func (r *Report) Validate() error {
-	v := validator{noted: make(map[string]bool, len(r.notes))}
-	for _, n := range r.notes {
+func (r *Report) Validate() error { return r.validate(r.notes) }
+
+// validateWritten is Validate without what the decoder read leniently: the
+// check of a report about to be written, which MarshalJSON writes strictly
+// whatever quirks its input had. Send, Post and Message use it.
+func (r *Report) validateWritten() error { return r.validate(nil) }
+
+func (r *Report) validate(notes []Problem) error {
+	v := validator{noted: make(map[string]bool, len(notes))}
+	for _, n := range notes {
 		v.problems = append(v.problems, n)
 		v.noted[n.Path] = true
 	}
@@ -131,7 +142,7 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 	default:
 		v.add(pp+"policy-type", fmt.Sprintf("unknown policy type %q", p.Type))
 	}
-	if (p.Type == PolicySTS || p.Type == PolicyTLSA) && len(p.PolicyString) == 0 {
+	if (p.Type == PolicySTS || p.Type == PolicyTLSA) && len(p.PolicyString) == 0 && !fetchFailuresOnly(pr) {
 		v.add(pp+"policy-string", "missing for policy type "+string(p.Type))
 	}
 	switch {
@@ -192,6 +203,21 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 			"%d is less than the sum of the failed-session-counts of the failure details (%d)",
 			s.TotalFailureSessionCount, sum))
 	}
+}
+
+// fetchFailuresOnly reports whether pr counts only sessions to a domain
+// whose MTA-STS policy could not be fetched (RFC 8460 §4.3.2.2): there is
+// then no applied policy whose policy-string a report could give.
+func fetchFailuresOnly(pr *PolicyResult) bool {
+	if pr.Policy.Type != PolicySTS || pr.Summary.TotalSuccessfulSessionCount != 0 || len(pr.FailureDetails) == 0 {
+		return false
+	}
+	for i := range pr.FailureDetails {
+		if !isFetchFailure(pr.FailureDetails[i].ResultType) {
+			return false
+		}
+	}
+	return true
 }
 
 // hasMXLine reports whether an STS policy-string has an "mx:" line.
