@@ -149,9 +149,10 @@ type TTLResolver interface {
 type domainState struct {
 	cur atomic.Pointer[entry] // nil until the first discovery ends
 
-	mu   sync.Mutex
-	call *flight // the discovery in progress, if any
-	dead bool    // removed from Cache.domains
+	mu        sync.Mutex
+	call      *flight   // the discovery in progress, if any
+	dead      bool      // removed from Cache.domains
+	recheckAt time.Time // no Recheck starts a discovery before (recheck.go)
 }
 
 // flight is one discovery in progress, shared by every Lookup of the

@@ -1,0 +1,80 @@
+package policycache
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// RecheckInterval is the shortest time between two discoveries of one
+// policy domain that Recheck starts: rechecks asked for more often are
+// answered with what the last discovery found.
+const RecheckInterval = time.Minute
+
+// Recheck runs a fresh discovery of the policy of domain, ignoring the TTL
+// of the TXT record, and returns its Result. An MTA calls it before it
+// permanently fails a message that no MX host took under the policy (RFC
+// 8461 §5.1: "check for a new policy ... before failing"): a domain that
+// has just moved its mail, and its policy, is then delivered to at once.
+//
+// It is paced so that no flood of bounces becomes a flood of queries or
+// fetches: it joins a discovery of the domain already running (like
+// Lookup), returns the last answer when it started one less than
+// RecheckInterval ago, and, as every discovery, fetches a policy only
+// when the TXT record announces an id that is not cached and whose fetch
+// has not failed in the last Config.FetchBackoff (§3.3). Errors are those
+// of Lookup.
+func (c *Cache) Recheck(ctx context.Context, domain string) (Result, error) {
+	d, err := normalDomain(domain)
+	if err != nil {
+		return Result{}, err
+	}
+	for {
+		if c.closed.Load() {
+			return Result{}, ErrClosed
+		}
+		st := c.state(d)
+		call, hit, err := c.recheckFlight(st, d)
+		if errors.Is(err, errStateGone) {
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		if hit != nil {
+			return hit.result, nil
+		}
+		select {
+		case <-call.done:
+			return call.res, call.err
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+}
+
+// recheckFlight is flightFor for Recheck: it starts a discovery even when
+// the current entry is fresh, unless one started less than RecheckInterval
+// ago.
+func (c *Cache) recheckFlight(st *domainState, d string) (call *flight, hit *entry, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.dead {
+		return nil, nil, errStateGone
+	}
+	if st.call != nil {
+		return st.call, nil, nil
+	}
+	now := c.now()
+	if e := st.cur.Load(); e != nil && now.Before(st.recheckAt) {
+		return nil, e, nil
+	}
+	if !c.goroutineStarting() {
+		return nil, nil, ErrClosed
+	}
+	st.recheckAt = now.Add(RecheckInterval)
+	call = &flight{done: make(chan struct{})}
+	st.call = call
+	go c.run(st, d, call, false)
+	return call, nil, nil
+}
