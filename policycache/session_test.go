@@ -3,6 +3,7 @@ package policycache_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -288,5 +289,78 @@ func sendDay(t *testing.T, w *world, store tlsrpt.ResultStore, day time.Time, wa
 	}
 	if len(want) != len(sessionModes) {
 		t.Errorf("reports for %d domains, want %d", len(want), len(sessionModes))
+	}
+}
+
+// Concurrent deliveries share one Delivery and one Collector: every
+// session is counted once (run with -race).
+func TestSessionConcurrent(t *testing.T) {
+	w := newWorld(t)
+	cache := w.Cache(t, w.Config())
+	w.Publish("example.com", "1", fmt.Sprintf(sessionMX, "testing"))
+	res := lookup(t, cache, "example.com")
+	ca := newMXCA(t, w.Clock.Now())
+	good, bad := startMX(t, ca, tlsValid), startMX(t, ca, tlsExpired)
+	store := new(tlsrpt.MemoryStore)
+	col := &tlsrpt.Collector{OrganizationName: "Sender", ContactInfo: "mailto:tlsrpt@sender.example", Store: store, Now: w.Clock.Now}
+	d := policycache.NewDelivery(res, col, mtasts.VerifyOptions{Roots: ca.pool, Now: w.Clock.Now})
+	const workers, each = 8, 5
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			for range each {
+				addr, run := good.Addr, sessionClient(netSMTPClient)
+				if i%2 == 1 {
+					addr, run = bad.Addr, rawClient
+				}
+				s := d.Session(allowedMX)
+				if sent, err := run(ctx, &s, addr); err != nil || !sent {
+					t.Errorf("session: sent %v, %v (testing mode delivers)", sent, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := col.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.Results(ctx, w.Clock.Now().UTC().Truncate(24*time.Hour))
+	half := int64(workers / 2 * each)
+	if len(got) != 1 || got[0].Summary != (tlsrpt.Summary{TotalSuccessfulSessionCount: half, TotalFailureSessionCount: half}) ||
+		len(got[0].FailureDetails) != 1 || got[0].FailureDetails[0].ResultType != tlsrpt.ResultCertificateExpired {
+		t.Errorf("recorded %+v", got)
+	}
+	if good.delivered.Load()+bad.delivered.Load() != workers*each {
+		t.Errorf("delivered %d + %d messages", good.delivered.Load(), bad.delivered.Load())
+	}
+}
+
+// Record counts a session once, however often it is called, and a
+// Session without a Collector records nothing.
+func TestSessionRecordOnce(t *testing.T) {
+	p, err := mtasts.NewPolicy(mtasts.ModeEnforce, 24*time.Hour, allowedMX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := policycache.Result{Domain: "example.com", Policy: p, AppliedPolicy: tlsrpt.AppliedPolicy{
+		Type: tlsrpt.PolicySTS, Domain: "example.com", PolicyString: []string{"version: STSv1"}, MXHost: p.MX}}
+	store := new(tlsrpt.MemoryStore)
+	col := &tlsrpt.Collector{OrganizationName: "o", ContactInfo: "mailto:a@sender.example", Store: store, Logger: discardLogger()}
+	s := policycache.NewDelivery(res, col, mtasts.VerifyOptions{}).Session(allowedMX)
+	state := &tls.ConnectionState{HandshakeComplete: true}
+	for range 3 {
+		// Not our TLSConfig and no certificate: the checks cannot pass.
+		if s.Record(nil, state, nil) {
+			t.Error("delivered over an unchecked certificate under enforce")
+		}
+	}
+	col.Flush(ctx)
+	got, _ := store.Results(ctx, time.Now().UTC().Truncate(24*time.Hour))
+	if len(got) != 0 || col.Dropped() != 1 {
+		t.Errorf("a failure without connection (no sending-mta-ip): recorded %+v, dropped %d; want one drop", got, col.Dropped())
+	}
+	s = policycache.NewDelivery(res, nil, mtasts.VerifyOptions{}).Session("MX.Good.Example.NET.")
+	if !s.Try() || s.Record(nil, nil, tlsrpt.ErrSTARTTLSNotSupported) {
+		t.Error("enforce: tried and refused without STARTTLS expected")
 	}
 }
