@@ -34,7 +34,7 @@ func TestRecordTimeValidation(t *testing.T) {
 		}
 	}
 	refused := map[string]error{
-		"success without policy-string":    unfetched.Success(),
+		"success without policy-string":     unfetched.Success(),
 		"TLS failure without policy-string": unfetched.Failure(expiredAt("198.51.100.2")),
 		"no sending-mta-ip":                 c.Counter(stsPolicy("example.net")).Failure(FailureDetail{ResultType: ResultCertificateExpired}),
 		"unregistered result type":          c.Counter(stsPolicy("example.net")).Failure(FailureDetail{ResultType: "x-custom", SendingMTAIP: ip}),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -49,12 +50,14 @@ func (n *Network) Route(hostport, addr string) {
 // with the host's address from the world's DNS and the port from the
 // routing table. It fits http.Transport.DialContext.
 func (n *Network) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
+	// A name from an MX record may be fully qualified (a trailing dot).
+	host = strings.TrimSuffix(host, ".")
 	n.mu.Lock()
-	port, ok := n.ports[addr]
+	port, ok := n.ports[net.JoinHostPort(host, port)]
 	n.mu.Unlock()
 	if !ok {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("no service at %s in the demo world", addr)}
