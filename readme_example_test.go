@@ -266,3 +266,25 @@ func TestReadme(t *testing.T) {
 		t.Errorf("receiver sample: %v", err)
 	}
 }
+
+// The README shows deliver exactly as it is compiled and run here.
+func TestReadmeInSync(t *testing.T) {
+	src, err := os.ReadFile("readme_example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "// --- README.md, \"For Go MTA authors\" ---\n", "// --- end of the sample ---"
+	s := string(src)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("sample markers not found")
+	}
+	sample := "```go\n" + strings.Trim(s[i+len(begin):j], "\n") + "\n```"
+	if !strings.Contains(string(readme), sample) {
+		t.Errorf("README.md does not show the deliver sample of readme_example_test.go:\n%s", sample)
+	}
+}
