@@ -27,28 +27,31 @@
 //
 // # Where to start
 //
-// A Go MTA author starts from policycache and tlsrpt.Collector. Before each
-// delivery to a recipient domain:
+// A Go MTA author starts from policycache: a Cache says which policy
+// applies to a recipient domain, and a Delivery applies it to the
+// domain's MX hosts and records every session in a tlsrpt.Collector:
 //
-//	cache, err := policycache.New(policycache.Config{})
-//	...
-//	res, err := cache.Lookup(ctx, "example.com")
+//	res, err := cache.Lookup(ctx, domain) // RFC 8461 §5.1, cached
+//	d := policycache.NewDelivery(res, collector, mtasts.VerifyOptions{})
 //	for _, mx := range mxHosts { // in preference order
-//		if res.Enforced() && !res.AllowsMX(mx) {
-//			continue // §4.1: not a valid MX under the policy
+//		s := d.Session(mx)
+//		if !s.Try() {
+//			continue // §4.1: not a valid MX under an enforced policy
 //		}
-//		conf := mtasts.MXTLSConfig(mx, mtasts.VerifyOptions{})
-//		// ... STARTTLS with conf; on a TLS error in enforce mode, try the
-//		// next MX; in testing mode, deliver anyway.
-//		kind, reason := tlsrpt.Classify(tlsErr) // what to record
+//		// connect and EHLO; STARTTLS with s.TLSConfig() when offered,
+//		// else tlsErr = tlsrpt.ErrSTARTTLSNotSupported
+//		if s.Record(conn, &state, tlsErr) {
+//			// send the message in this session; done
+//		}
 //	}
+//	// no MX took it: try later (§5); before bouncing, cache.Recheck
 //
-// and records each session once with a Collector:
+// Record applies the recording rules of RFC 8460 (result type, reason
+// code, IP addresses, MX host) exactly once per session; the day's
+// reports come from the Collector and go out with tlsrpt.Sender:
 //
-//	c := &tlsrpt.Collector{OrganizationName: "Example Mail", ContactInfo: "mailto:tlsrpt@example.net"}
-//	pc := c.Counter(res.AppliedPolicy) // once per policy
-//	pc.Success()               // or pc.Failure(detail)
-//	reports, err := c.Reports(ctx, yesterday)
+//	reports, err := collector.Reports(ctx, yesterday)
+//	err = sender.Send(ctx, report, record) // HTTPS POST and email
 //
 // A policy-host builder needs only mtasts: build and check a policy with
 // mtasts.NewPolicy and (*mtasts.Policy).Validate, derive its id with

@@ -1,46 +1,71 @@
 // Package policycache is the sending side of MTA-STS (RFC 8461): a cache
 // that an MTA asks, before every delivery, which policy applies to the
-// recipient's domain, and that answers from memory almost always.
+// recipient's domain, and that answers from memory almost always; and the
+// per-delivery session API that applies the answer to the MX hosts and
+// records every SMTP session for TLS-RPT (RFC 8460).
 //
 //	cache, err := policycache.New(policycache.Config{})
 //	...
-//	res, err := cache.Lookup(ctx, "example.com")
-//	for _, mx := range mxHosts {
-//		if !res.AllowsMX(mx) && res.Enforced() {
-//			continue // RFC 8461 §5: not a valid MX; try the next one
+//	res, err := cache.Lookup(ctx, domain)
+//	d := policycache.NewDelivery(res, collector, mtasts.VerifyOptions{})
+//	for _, mx := range mxHosts { // in preference order
+//		s := d.Session(mx)
+//		if !s.Try() {
+//			continue // §4.1: not a valid MX under an enforced policy
 //		}
-//		// deliver, requiring STARTTLS and a valid certificate when
-//		// res.Policy is not nil; record the session for TLS-RPT as
-//		// described below
+//		// connect and EHLO; STARTTLS with s.TLSConfig() when offered,
+//		// else tlsErr = tlsrpt.ErrSTARTTLSNotSupported
+//		if s.Record(conn, &state, tlsErr) {
+//			// send the message in this session; done
+//		}
 //	}
+//	// no MX took it: a temporary failure (§5); before bouncing, call
+//	// cache.Recheck(ctx, domain) and try once more
 //
-// # Recording sessions for TLS-RPT
+// # Sessions
 //
-// An MTA that reports with a tlsrpt.Collector counts every delivery
-// attempt under the policy of its Result, so that all senders count alike:
+// A Delivery holds the rules of RFC 8461 §4 and §5 for one delivery
+// attempt, so that the MTA's loop only connects, asks and obeys:
 //
-//	pc := collector.Counter(res.AppliedPolicy)
+//   - Try: an MX host that an enforced policy does not allow is not tried
+//     at all (§4.1, §5; like an unreachable host, and nothing is
+//     recorded). Under mode testing it is tried, and reported.
+//   - TLSConfig: enforce runs the §4.2 checks (PKIX chain, validity, a
+//     DNS-ID matching the MX host) in the handshake, which fails on a bad
+//     certificate; testing runs the same checks but lets the handshake
+//     complete, so that the message is delivered and the failure
+//     reported; mode none and no policy are opportunistic TLS, with no
+//     certificate check and no certificate problem to report.
+//   - Record: after STARTTLS (or its failure, or a host that does not
+//     offer it), one call records the session exactly once under
+//     Result.AppliedPolicy, with the result type and reason code, the
+//     sending and receiving IP addresses taken from the connection, the MX
+//     host name and the HELO name when known, and says whether to send the
+//     message in the session.
 //
-// then, for each MX host:
+// Record applies the first rule that fits: no policy in force because its
+// fetch failed (Result.Failure without a Policy): that fetch failure; an
+// MX host not allowed by a testing policy: validation-failure with reason
+// ReasonMXNotInPolicy; no STARTTLS, a failed handshake or a certificate
+// that fails the testing checks: the result type and reason of
+// tlsrpt.Classify; a cached policy applied because the new one could not
+// be fetched (Result.Failure with a Policy): that fetch failure; else a
+// success. A host that cannot be reached at all (no connection, no
+// greeting) is no session: RFC 8460 has no result type for it. Without
+// STARTTLS the message goes in plain text unless the policy is enforced;
+// a failed handshake leaves no usable connection, so the MTA tries the
+// next MX.
 //
-//   - Not allowed (!res.AllowsMX(host)) under an enforced policy: the host
-//     is skipped (RFC 8461 §4.1, §5). No session was attempted, so nothing
-//     is recorded.
-//   - Not allowed under a testing policy, delivered to anyway: one failure
-//     with result type validation-failure and failure-reason-code
-//     ReasonMXNotInPolicy (RFC 8460 §4.3.1 has no closer type).
-//   - The TLS negotiation or certificate validation failed: one failure
-//     with the result type and reason code of tlsrpt.Classify(err).
-//   - Otherwise, when res.Failure is set (a policy could not be fetched or
-//     did not parse, RFC 8461 §6, RFC 8460 §4.3.2.2): one failure with
-//     that result type, instead of a success. Every such session counts,
-//     not one per Lookup.
-//   - Otherwise: pc.Success().
+// Session works with net/smtp (Client.StartTLS with s.TLSConfig(), then
+// Client.TLSConnectionState) and with a raw net.Conn and tls.Client; the
+// package Example shows the second. A Session is cheap (no allocation
+// until TLSConfig); Record of a successful session costs an atomic add.
 //
-// A host that cannot be reached at all (no connection, no SMTP greeting)
-// is no session either: RFC 8460 has no result type for it. A host that
-// does not offer STARTTLS is a TLS failure (starttls-not-supported). Each
-// session is recorded exactly once, by the first case that applies.
+// Recheck is the last step of §5.1: before it fails a message
+// permanently, the MTA asks for a fresh discovery, which ignores the TXT
+// record's TTL. It is shared with any discovery running and paced (at
+// most one per RecheckInterval per domain, and the fetch back-off of §3.3
+// still applies), so bounces cannot hammer a policy host.
 //
 // # Discovery (RFC 8461 §5.1)
 //
@@ -143,4 +168,15 @@
 //     that gives up must not spoil the answer for the others waiting.
 //   - Policies are parsed strictly (mtasts.ParsePolicy), not in the
 //     diagnosing mode: a sender applies only what the RFC's grammar allows.
+//   - When a policy cannot be fetched and none is cached, its sessions are
+//     reported under policy type sts without policy-string (no policy was
+//     applied; see package tlsrpt), each as the fetch failure rather than
+//     as its TLS outcome: with no policy no TLS check applies, and a report
+//     can carry an sts policy without policy-string only with fetch
+//     failures.
+//   - Under mode none and without a policy, a completed handshake counts as
+//     a success whatever the certificate, and a host without STARTTLS or a
+//     failed handshake is reported (starttls-not-supported, or the
+//     Classify type): these negotiation failures (RFC 8460 §4.3.1) concern
+//     any domain that asks for reports, policy or not.
 package policycache

@@ -46,7 +46,8 @@ type Result struct {
 	// included, §5: "as though it does not have any active policy"). When
 	// a policy could not be fetched and none is cached, the type is sts
 	// without policy string, so that the failure is reported against the
-	// policy the domain announced.
+	// policy the domain announced (a tlsrpt.Collector records only fetch
+	// failures under it, which Session.Record does).
 	AppliedPolicy tlsrpt.AppliedPolicy
 	// Failure is the result type to record for this delivery's session
 	// (RFC 8460 §4.3.2.2), empty when there is nothing to record:

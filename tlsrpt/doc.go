@@ -35,17 +35,30 @@
 //
 // # Collecting results
 //
-// A sending MTA records each SMTP session once with a Collector: Policy
+// A sending MTA records each SMTP session once with a Collector: Counter
 // returns the PolicyCounter of the policy it applied (keep it with the
 // cached policy), and PolicyCounter.Success or Failure records the outcome.
-// Successes cost one atomic add without allocating; failures are added up
-// per failure detail. At most MaxFailureDetails distinct details are kept
-// per policy and UTC day; further failures are folded into one detail per
-// result type and sending IP (failure-reason-code ReasonDetailLimit),
-// counted by Collector.Overflow, so no session goes uncounted. Sessions are
-// assigned to UTC days (§4.1) by reading the clock once per session; a
-// Collector starts no goroutine or timer and needs no Close. Sessions that deliver reports should not
-// be recorded (§5.3.1).
+// An MTA using package policycache does neither by hand: its
+// Session.Record applies the recording rules of RFC 8460 §4.3 and calls
+// them. Successes cost one atomic add without allocating; failures are
+// added up per failure detail. At most MaxFailureDetails distinct details
+// are kept per policy and UTC day; further failures are folded into one
+// detail per result type and sending IP (failure-reason-code
+// ReasonDetailLimit), counted by Collector.Overflow, so no session goes
+// uncounted. Sessions are assigned to UTC days (§4.1) by reading the clock
+// once per session; a Collector starts no goroutine or timer and needs no
+// Close. Sessions that deliver reports should not be recorded (§5.3.1).
+//
+// What a Collector records always makes a valid report: a session that no
+// report could carry (a failure detail without sending-mta-ip, a result
+// type outside the registry, a policy without policy-domain) is refused
+// when it is recorded, with an error matching ErrNotRecorded, and counted
+// by Collector.Dropped; it is not found out the next day by Sender.Send.
+// A domain whose policy could not be fetched is counted under an sts
+// policy without policy-string (there is no policy to quote, as Mail.ru's
+// reports show it); only fetch failures (sts-policy-fetch-error,
+// sts-policy-invalid, sts-webpki-invalid) are recorded under it, and
+// Validate accepts such a policy result.
 //
 // Flush adds the counts to a ResultStore as deltas: MemoryStore, FileStore
 // (an fsynced append-only file per day that survives restarts), or a shared
@@ -140,7 +153,10 @@
 // policy-string as arrays, date-times in UTC with "Z", IPv6 addresses in
 // RFC 5952 form without zones, the members in the order of §4.4, and
 // valid UTF-8. They do not validate, so that reports received with
-// deviations can be stored; senders call Validate before sending.
+// deviations can be stored; senders call Validate before sending. Sender
+// checks a report by the rules of Validate but without the decoder's notes
+// about lenient input (a string mx-host, say): what it sends is written
+// strictly, so a quirk of the input does not block it.
 //
 // # Decisions
 //
@@ -162,6 +178,14 @@
 //     failure-reason-code. It does require sending-mta-ip, which the
 //     schema lists without marking it optional, but not receiving-ip,
 //     which the RFC's own example leaves out.
+//   - A policy result of type sts without policy-string is valid when it
+//     counts only MTA-STS fetch failures (sts-policy-fetch-error,
+//     sts-policy-invalid, sts-webpki-invalid) and no success: no policy
+//     was applied, so there is none to quote, and an invented string (the
+//     TXT record, an empty array) would tell a reader of a policy that does
+//     not exist. This is what Mail.ru sends, and what readers that take
+//     policy-string as an optional array (ours, mox's, Stalwart's) read.
+//     Any other sts or tlsa policy needs its policy-string.
 //   - Classify reports a certificate that is not yet valid as
 //     validation-failure, since certificate-expired says the certificate
 //     has expired; its reason codes for certificates are the OpenSSL
