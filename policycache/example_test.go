@@ -12,57 +12,6 @@ import (
 	"github.com/smtpsec/smtpsec/policycache"
 )
 
-// The common flow of an MTA: look up the policy of the recipient's domain
-// before delivering, walk the MX hosts in priority order skipping those an
-// enforced policy does not allow, and keep what TLS-RPT needs.
-//
-// The example runs against a DNS server and a policy host on 127.0.0.1,
-// where example.com publishes an enforce policy for mx1.example.com and
-// *.mail.example.net.
-func Example() {
-	internet := startInternet()
-	defer internet.Stop()
-
-	cache, err := policycache.New(policycache.Config{
-		Resolver:   &policycache.DNSResolver{Servers: []string{internet.DNS.Addr}},
-		HTTPClient: internet.Host.Client(), // a real MTA leaves this nil
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer cache.Close()
-
-	res, err := cache.Lookup(context.Background(), "example.com")
-	if err != nil {
-		log.Fatal(err) // only an invalid domain, a cancelled context or a closed cache
-	}
-	fmt.Println("mode:", res.Policy.Mode, "id:", res.ID)
-
-	// The MX hosts of example.com, by priority, as DNS returned them.
-	for _, mx := range []string{"mx.attacker.example", "mx1.example.com"} {
-		if !res.AllowsMX(mx) {
-			if res.Enforced() {
-				fmt.Println(mx + ": not allowed by the policy, skipped")
-				continue
-			}
-			fmt.Println(mx + ": not allowed; delivering anyway and reporting it")
-		}
-		fmt.Println(mx + ": deliver with STARTTLS and a valid certificate, or defer")
-		break
-	}
-	fmt.Println("TLS-RPT:", res.AppliedPolicy.Type, res.AppliedPolicy.Domain, res.AppliedPolicy.MXHost, "failure:", res.Failure == "")
-
-	// The next delivery finds the policy in memory.
-	res, _ = cache.Lookup(context.Background(), "example.com")
-	fmt.Println("from cache:", res.FromCache, "fresh:", res.Fresh)
-	// Output:
-	// mode: enforce id: 20260501
-	// mx.attacker.example: not allowed by the policy, skipped
-	// mx1.example.com: deliver with STARTTLS and a valid certificate, or defer
-	// TLS-RPT: sts example.com [mx1.example.com *.mail.example.net] failure: true
-	// from cache: true fresh: true
-}
-
 // With nothing cached, a policy that cannot be fetched means delivering as
 // if the domain had no policy (fail-open), and reporting the failure.
 func ExampleCache_Lookup_fetchFailure() {
