@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"time"
 
 	"github.com/smtpsec/smtpsec/mtasts"
 	"github.com/smtpsec/smtpsec/policycache"
@@ -120,4 +121,52 @@ func ExampleResult_AllowsMX() {
 	// MX7.Mail.Example.NET. true
 	// mail.example.net false
 	// a.b.mail.example.net false
+}
+
+// Recheck looks for a new policy at once, whatever the TXT record's TTL:
+// the last step of RFC 8461 §5.1 before a message bounces.
+func ExampleCache_Recheck() {
+	internet := startInternet()
+	defer internet.Stop()
+	cache, err := policycache.New(policycache.Config{
+		Resolver:   &policycache.DNSResolver{Servers: []string{internet.DNS.Addr}},
+		HTTPClient: internet.Host.Client(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+	res, _ := cache.Lookup(context.Background(), "example.com")
+	fmt.Println("id:", res.ID, "allows mx2.example.com:", res.AllowsMX("mx2.example.com"))
+
+	// example.com moves its mail; no MX of the cached policy takes the message.
+	internet.Publish("example.com", "20260502", enforceNewMX)
+	res, _ = cache.Lookup(context.Background(), "example.com")
+	fmt.Println("within the TTL, id:", res.ID)
+	res, _ = cache.Recheck(context.Background(), "example.com")
+	fmt.Println("rechecked, id:", res.ID, "allows mx2.example.com:", res.AllowsMX("mx2.example.com"))
+	// Output:
+	// id: 20260501 allows mx2.example.com: false
+	// within the TTL, id: 20260501
+	// rechecked, id: 20260502 allows mx2.example.com: true
+}
+
+// TLSConfig follows the policy's mode: under enforce and testing the RFC
+// 8461 §4.2 checks run in the handshake (failing it only under enforce);
+// without a policy TLS is opportunistic.
+func ExampleSession_TLSConfig() {
+	for _, mode := range []mtasts.Mode{mtasts.ModeEnforce, mtasts.ModeTesting, mtasts.ModeNone} {
+		p, err := mtasts.NewPolicy(mode, 24*time.Hour, "mx1.example.com")
+		if err != nil {
+			log.Fatal(err)
+		}
+		d := policycache.NewDelivery(policycache.Result{Domain: "example.com", Policy: p}, nil, mtasts.VerifyOptions{})
+		s := d.Session("MX1.Example.COM.")
+		cfg := s.TLSConfig()
+		fmt.Println(mode, "try:", s.Try(), "SNI:", cfg.ServerName, "checks certificate:", cfg.VerifyConnection != nil)
+	}
+	// Output:
+	// enforce try: true SNI: mx1.example.com checks certificate: true
+	// testing try: true SNI: mx1.example.com checks certificate: true
+	// none try: true SNI: mx1.example.com checks certificate: false
 }

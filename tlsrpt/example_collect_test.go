@@ -2,8 +2,10 @@ package tlsrpt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,7 +16,8 @@ import (
 
 // The recording flow of a sending MTA: one counter per policy, one call per
 // SMTP session, a Flush now and then, and the reports of each finished UTC
-// day.
+// day. (An MTA using package policycache makes the per-session call with
+// Session.Record, which picks the result type, reason code and addresses.)
 func ExampleCollector() {
 	ctx := context.Background()
 	now := time.Date(2024, 9, 3, 14, 0, 0, 0, time.UTC)
@@ -192,4 +195,41 @@ func ExampleFileStore() {
 	// Output:
 	// successful sessions: 2
 	// 2024-09-03.jsonl
+}
+
+// A session that no report could carry is refused when it is recorded, not
+// when the report is sent: here a failure without the sending MTA's
+// address. A domain whose policy could not be fetched is counted under an
+// sts policy without policy-string, which takes only fetch failures.
+func ExamplePolicyCounter_Failure() {
+	now := time.Date(2024, 9, 3, 14, 0, 0, 0, time.UTC)
+	c := &tlsrpt.Collector{
+		OrganizationName: "Sender Mail",
+		ContactInfo:      "mailto:tlsrpt@sender.example",
+		Now:              func() time.Time { return now },
+		Logger:           slog.New(slog.DiscardHandler), // refusals are logged at WARN
+	}
+	unfetched := c.Counter(tlsrpt.AppliedPolicy{Type: tlsrpt.PolicySTS, Domain: "example.com"})
+	err := unfetched.Failure(tlsrpt.FailureDetail{ResultType: tlsrpt.ResultSTSPolicyFetchError, ReceivingMXHostname: "mx1.example.com"})
+	fmt.Println(errors.Is(err, tlsrpt.ErrNotRecorded), err)
+	err = unfetched.Failure(tlsrpt.FailureDetail{
+		ResultType:          tlsrpt.ResultSTSPolicyFetchError,
+		SendingMTAIP:        netip.MustParseAddr("192.0.2.1"),
+		ReceivingMXHostname: "mx1.example.com",
+		ReceivingIP:         netip.MustParseAddr("198.51.100.25"),
+	})
+	fmt.Println(err)
+	fmt.Println("a success:", unfetched.Success() != nil, "dropped:", c.Dropped())
+
+	now = now.Add(24 * time.Hour)
+	reports, err := c.Reports(context.Background(), now.Add(-24*time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("valid:", reports[0].Validate() == nil, reports[0].Policies[0].Summary)
+	// Output:
+	// true tlsrpt: session not recorded: tlsrpt: invalid report: policy.failure-details[0].sending-mta-ip: missing
+	// <nil>
+	// a success: true dropped: 2
+	// valid: true {0 1}
 }
