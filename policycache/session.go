@@ -3,6 +3,7 @@ package policycache
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -37,6 +38,9 @@ type Delivery struct {
 	res     Result
 	counter *tlsrpt.PolicyCounter // nil: record nothing
 	verify  mtasts.VerifyOptions
+	// fetchReason is the failure-reason-code of res.Failure: what went
+	// wrong with the policy fetch.
+	fetchReason string
 }
 
 // NewDelivery returns the Delivery of res. Sessions are recorded in c
@@ -48,7 +52,37 @@ func NewDelivery(res Result, c *tlsrpt.Collector, verify mtasts.VerifyOptions) *
 	if c != nil {
 		d.counter = c.Counter(res.AppliedPolicy)
 	}
+	if res.Failure != "" {
+		d.fetchReason = fetchReason(res.Err)
+	}
 	return d
+}
+
+// fetchReason is the failure-reason-code (RFC 8460 §4.4) of a failed
+// policy fetch: the rule it broke and, for network and certificate
+// errors, the cause in the words of tlsrpt.Classify, such as "HTTP status
+// 404", "network error: connection refused" or "certificate not valid:
+// X509_V_ERR_CERT_HAS_EXPIRED".
+func fetchReason(err error) string {
+	var fe *mtasts.FetchError
+	if !errors.As(err, &fe) {
+		if err == nil {
+			return ""
+		}
+		_, reason := tlsrpt.Classify(err)
+		return reason
+	}
+	switch fe.Reason {
+	case mtasts.FetchStatus:
+		return fmt.Sprintf("%s %d", fe.Reason, fe.StatusCode)
+	case mtasts.FetchNetwork, mtasts.FetchWebPKI:
+		_, reason := tlsrpt.Classify(fe.Err)
+		if strings.HasPrefix(reason, fe.Reason.String()) {
+			return reason
+		}
+		return fe.Reason.String() + ": " + reason
+	}
+	return fe.Reason.String()
 }
 
 // Result returns the Result the Delivery applies.
@@ -150,15 +184,18 @@ func (s *Session) TLSConfig() *tls.Config {
 //
 //  1. No policy is in force because its fetch failed (Result.Failure with
 //     a nil Policy): a failure of that type (sts-policy-fetch-error,
-//     sts-policy-invalid or sts-webpki-invalid). With no policy no TLS
-//     check applies, so the failed fetch is what the session shows.
+//     sts-policy-invalid or sts-webpki-invalid), with what went wrong as
+//     the reason ("HTTP status 404", "network error: connection
+//     refused"). With no policy no TLS check applies, so the failed fetch
+//     is what the session shows.
 //  2. The host is not allowed by a testing policy: validation-failure
 //     with reason ReasonMXNotInPolicy.
 //  3. STARTTLS was not offered, the handshake failed, or (mode testing)
 //     the certificate failed the §4.2 checks: the result type and reason
 //     of tlsrpt.Classify.
 //  4. A cached policy is applied because its replacement could not be
-//     fetched (Result.Failure with a Policy): a failure of that type.
+//     fetched (Result.Failure with a Policy): a failure of that type, with
+//     its reason as in rule 1.
 //  5. Otherwise a success.
 //
 // The message is sent (true) when TLS was negotiated and, under an
@@ -203,13 +240,13 @@ func (s *Session) Record(conn net.Conn, state *tls.ConnectionState, err error) b
 	var reason string
 	switch {
 	case res.Failure != "" && res.Policy == nil:
-		rt = res.Failure
+		rt, reason = res.Failure, s.d.fetchReason
 	case !s.allowed:
 		rt, reason = tlsrpt.ResultValidationFailure, ReasonMXNotInPolicy
 	case err != nil:
 		rt, reason = tlsrpt.Classify(err)
 	case res.Failure != "":
-		rt = res.Failure
+		rt, reason = res.Failure, s.d.fetchReason
 	default:
 		pc.Success()
 		return s.deliver

@@ -105,13 +105,13 @@ func expectSession(mode string, allowed bool, o tlsOutcome) wantRecord {
 	}
 	switch {
 	case mode == modeFetchFail:
-		w.resultType = tlsrpt.ResultSTSPolicyFetchError
+		w.resultType, w.reason = tlsrpt.ResultSTSPolicyFetchError, "HTTP status 404"
 	case mode == modeTesting && !allowed:
 		w.resultType, w.reason = tlsrpt.ResultValidationFailure, policycache.ReasonMXNotInPolicy
 	case rt != "":
 		w.resultType, w.reason = rt, reason
 	case mode == modeCachedFail:
-		w.resultType = tlsrpt.ResultSTSPolicyFetchError
+		w.resultType, w.reason = tlsrpt.ResultSTSPolicyFetchError, "network error: dial" // the test dialer's refusal
 	default:
 		w.success = true
 	}
