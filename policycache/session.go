@@ -111,6 +111,9 @@ type Session struct {
 	recorded bool
 	deliver  bool
 	cert     *certCheck // set by TLSConfig
+	// What Record recorded for a failed session (see Outcome).
+	result tlsrpt.ResultType
+	reason string
 }
 
 // certCheck is what the VerifyConnection of a Session's TLS config found.
@@ -232,10 +235,6 @@ func (s *Session) Record(conn net.Conn, state *tls.ConnectionState, err error) b
 		s.deliver = tlsUp || noTLS
 	}
 
-	pc := s.d.counter
-	if pc == nil {
-		return s.deliver
-	}
 	var rt tlsrpt.ResultType
 	var reason string
 	switch {
@@ -248,7 +247,14 @@ func (s *Session) Record(conn net.Conn, state *tls.ConnectionState, err error) b
 	case res.Failure != "":
 		rt, reason = res.Failure, s.d.fetchReason
 	default:
-		pc.Success()
+		if pc := s.d.counter; pc != nil {
+			pc.Success()
+		}
+		return s.deliver
+	}
+	s.result, s.reason = rt, reason
+	pc := s.d.counter
+	if pc == nil {
 		return s.deliver
 	}
 	fd := tlsrpt.FailureDetail{
@@ -263,6 +269,14 @@ func (s *Session) Record(conn net.Conn, state *tls.ConnectionState, err error) b
 	}
 	pc.Failure(fd)
 	return s.deliver
+}
+
+// Outcome returns what Record recorded for the session: the result type
+// and failure-reason-code of a failure (RFC 8460 §4.3, §4.4), or "" for a
+// success, a host that was not tried and a session not recorded yet. It is
+// for the MTA's log; the Collector has the session already.
+func (s *Session) Outcome() (result tlsrpt.ResultType, reason string) {
+	return s.result, s.reason
 }
 
 // certError returns the outcome of the §4.2 checks of a completed

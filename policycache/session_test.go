@@ -173,6 +173,9 @@ func TestSessionTable(t *testing.T) {
 					if sent != exp.deliver || mx[o].delivered.Load()-before != map[bool]int64{true: 1}[exp.deliver] {
 						t.Errorf("%s: delivered %v, want %v", name, sent, exp.deliver)
 					}
+					if rt, _ := s.Outcome(); rt != exp.resultType {
+						t.Errorf("%s: Outcome() = %q, want %q", name, rt, exp.resultType)
+					}
 					if err := col.Flush(context.Background()); err != nil {
 						t.Fatal(err)
 					}

@@ -146,7 +146,7 @@ func demo(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	send := func() error {
 		msgs++
 		fmt.Fprintf(out, "message %d to %s\n", msgs, recipient)
-		_, err := m.deliver(ctx, sender, recipient, message(msgs, w.Clock.Now()))
+		err := m.deliver(ctx, sender, recipient, message(msgs, w.Clock.Now()))
 		if errors.Is(err, errNotDelivered) {
 			return nil // part of the story: the message stays queued
 		}
@@ -285,19 +285,24 @@ func report(ctx context.Context, out io.Writer, w *world.World, m *mta, c *tlsrp
 	return nil
 }
 
-// counts summarises the session counts of a report.
+// counts summarises the session counts of a report: its failures by
+// result type and reason.
 func counts(r *tlsrpt.Report) string {
 	var ok, failed int64
-	types := map[tlsrpt.ResultType]int64{}
-	var order []tlsrpt.ResultType
+	types := map[string]int64{}
+	var order []string
 	for _, p := range r.Policies {
 		ok += p.Summary.TotalSuccessfulSessionCount
 		failed += p.Summary.TotalFailureSessionCount
 		for _, d := range p.FailureDetails {
-			if types[d.ResultType] == 0 {
-				order = append(order, d.ResultType)
+			t := string(d.ResultType)
+			if d.ResultType == tlsrpt.ResultSTSPolicyFetchError && d.FailureReasonCode != "" {
+				t += ": " + d.FailureReasonCode // what actually failed
 			}
-			types[d.ResultType] += d.FailedSessionCount
+			if types[t] == 0 {
+				order = append(order, t)
+			}
+			types[t] += d.FailedSessionCount
 		}
 	}
 	s := fmt.Sprintf("%d successful, %d failed sessions", ok, failed)

@@ -29,11 +29,11 @@ func TestDemo(t *testing.T) {
 		"mode testing (policy file first, then TXT id",
 		"message 1 to bob@example.com",
 		"id %, mode testing, mx mx1.example.com mx2.example.com (fetched from https://mta-sts.example.com)",
-		"[testing] mx1.example.com: " + mismatch + " -> deliver anyway, report the failure",
+		"[testing] mx1.example.com: " + mismatch + " -> deliver (failures are reported)",
 		"=> delivered to mx1.example.com",
 		"message 2 to bob@example.com",
 		"mode testing, mx mx1.example.com mx2.example.com (cached, TXT id unchanged)",
-		"[testing] mx1.example.com: " + mismatch + " -> deliver anyway, report the failure",
+		"[testing] mx1.example.com: " + mismatch + " -> deliver (failures are reported)",
 		"=> delivered to mx1.example.com",
 		"moves to mode enforce",
 		"message 3 to bob@example.com",
@@ -46,7 +46,7 @@ func TestDemo(t *testing.T) {
 		"mode enforce, mx mx1.example.com mx2.example.com (cached, no live policy: still applied); TLS-RPT: sts-policy-fetch-error",
 		"because: fetching https://mta-sts.example.com/.well-known/mta-sts.txt failed (network error)",
 		"[enforce] mx1.example.com: " + mismatch + " -> skip (not delivered to this MX)",
-		"[enforce] mx2.example.com: TLS 1.3, certificate valid -> deliver",
+		"[enforce] mx2.example.com: TLS 1.3, certificate valid; recorded as sts-policy-fetch-error (network error: connection refused): the policy could not be fetched -> deliver",
 		"=> delivered to mx2.example.com",
 		"a new UTC day: the TLS-RPT report for",
 	}
@@ -100,6 +100,10 @@ func TestDemo(t *testing.T) {
 				}
 			case tlsrpt.ResultSTSPolicyFetchError:
 				c.fetch += d.FailedSessionCount
+				// Message 4: what actually failed is the policy fetch.
+				if d.FailureReasonCode != "network error: connection refused" || d.ReceivingMXHostname != "mx2.example.com" {
+					t.Errorf("fetch failure detail %+v, want the refused connection, at mx2.example.com", d)
+				}
 			default:
 				t.Errorf("unexpected failure detail %+v", d)
 			}
@@ -117,7 +121,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	// Both destinations got it.
-	summary := "1 successful, 5 failed sessions (4 certificate-host-mismatch, 1 sts-policy-fetch-error)"
+	summary := "1 successful, 5 failed sessions (4 certificate-host-mismatch, 1 sts-policy-fetch-error: network error: connection refused)"
 	for _, w := range []string{
 		"delivering it to the rua of _smtp._tls.example.com: https://tlsrpt.example.com/v1/tlsrpt, mailto:tlsrpt@example.com",
 		"https://tlsrpt.example.com received report " + r.ReportID + " by POST: " + summary,

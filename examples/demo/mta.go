@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
+	"net/smtp"
 	"strings"
+	"time"
 
 	"github.com/smtpsec/smtpsec/examples/demo/world"
 	"github.com/smtpsec/smtpsec/mtasts"
@@ -16,11 +17,18 @@ import (
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
 
-// mta is the sending MTA of the demo: it asks a policycache.Cache which
-// MTA-STS policy applies to the recipient's domain, walks the domain's MX
-// hosts in order of preference (RFC 8461 §5.1), validates each one under
-// the policy (§4.1 host name, §4.2 certificate), and records every session
-// in a tlsrpt.Collector for the day's TLS-RPT report.
+// Limits of one SMTP session of the demo's MTA: its time, and the bytes it
+// reads from the MX host (replies and TLS records).
+const (
+	sessionTimeout = 10 * time.Second
+	maxReadBytes   = 256 << 10
+)
+
+// mta is the sending MTA of the demo: a policycache.Cache says which
+// MTA-STS policy applies to the recipient's domain, a policycache.Delivery
+// applies it to the domain's MX hosts in order of preference (RFC 8461 §4,
+// §5) and records every session in a tlsrpt.Collector. The SMTP client is
+// net/smtp.
 type mta struct {
 	name      string // the EHLO name
 	cache     *policycache.Cache
@@ -33,69 +41,154 @@ type mta struct {
 // errNotDelivered is returned when no MX host took the message.
 var errNotDelivered = errors.New("not delivered: no MX host passed validation (the MTA keeps the message queued and tries again later)")
 
-// deliver delivers one message to rcpt and prints each decision. It
-// returns the MX host that took the message.
-func (m *mta) deliver(ctx context.Context, from, rcpt string, data []byte) (string, error) {
-	_, domain, ok := strings.Cut(rcpt, "@")
-	if !ok {
-		return "", fmt.Errorf("recipient %q has no domain", rcpt)
-	}
+// deliver delivers one message to rcpt and prints each decision.
+func (m *mta) deliver(ctx context.Context, from, rcpt string, data []byte) error {
+	domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
 	res, err := m.cache.Lookup(ctx, domain)
 	if err != nil {
-		return "", err
+		return err
 	}
 	m.printLookup(res)
 	mxs, err := m.net.Resolver.LookupMX(ctx, domain)
 	if err != nil {
-		return "", err
+		return err
 	}
-	pc := m.collector.Counter(res.AppliedPolicy)
+	d := policycache.NewDelivery(res, m.collector, m.verify)
 	tag := modeTag(res)
 	for _, mx := range mxs {
+		s := d.Session(mx.Host)
 		host := strings.TrimSuffix(mx.Host, ".")
-		allowed := res.AllowsMX(host)
-		if !allowed && res.Enforced() {
-			// RFC 8461 §4.1, §8.4: an MX host the policy does not list is
-			// treated like an unreachable one. Nothing was attempted, so
-			// there is no session to report (see package policycache).
+		if !s.Try() {
 			fmt.Fprintf(m.out, "  %s %s: not listed in the policy -> skip (not delivered to this MX)\n", tag, host)
 			continue
 		}
-		s, err := m.session(ctx, host, res)
+		c, state, sendOK, err := m.session(ctx, &s, host)
 		if err != nil {
 			// No session: RFC 8460 has no result type for a host that
 			// cannot be reached; try the next one.
 			fmt.Fprintf(m.out, "  %s %s: %v -> next MX\n", tag, host, err)
 			continue
 		}
-		m.record(pc, res, s, allowed)
-		switch {
-		case !allowed:
-			fmt.Fprintf(m.out, "  %s %s: not listed in the policy -> deliver anyway, report the failure\n", tag, host)
-		case s.tlsErr == nil:
-			fmt.Fprintf(m.out, "  %s %s: %s -> deliver\n", tag, host, s.tlsDesc)
-		case res.Enforced():
-			fmt.Fprintf(m.out, "  %s %s: %s -> skip (not delivered to this MX)\n", tag, host, s.failure())
-			s.client.close()
+		fmt.Fprintf(m.out, "  %s %s: %s -> %s\n", tag, host, describe(&s, state, res), decision(sendOK, res))
+		if !sendOK {
+			c.Close()
 			continue
-		case !s.usable:
-			fmt.Fprintf(m.out, "  %s %s: %s -> next MX (the session is unusable)\n", tag, host, s.failure())
-			s.client.close()
-			continue
-		default:
-			fmt.Fprintf(m.out, "  %s %s: %s -> deliver anyway, report the failure\n", tag, host, s.failure())
 		}
-		err = s.send(m.name, from, []string{rcpt}, data)
-		s.client.close()
-		if err != nil {
+		if err := transaction(c, from, []string{rcpt}, data); err != nil {
 			fmt.Fprintf(m.out, "  %s %s: %v -> next MX\n", tag, host, err)
 			continue
 		}
 		fmt.Fprintf(m.out, "  => delivered to %s\n", host)
-		return host, nil
+		return nil
 	}
 	fmt.Fprintf(m.out, "  => %v\n", errNotDelivered)
-	return "", errNotDelivered
+	return errNotDelivered
+}
+
+// session connects to host, says EHLO, runs STARTTLS with the session's
+// config when offered and records the session. It returns the client,
+// the TLS state and whether to send the message in the session.
+func (m *mta) session(ctx context.Context, s *policycache.Session, host string) (*smtp.Client, *tls.ConnectionState, bool, error) {
+	raw, err := m.net.DialContext(ctx, "tcp", net.JoinHostPort(host, "25"))
+	if err != nil {
+		return nil, nil, false, err
+	}
+	raw.SetDeadline(time.Now().Add(sessionTimeout))
+	conn := &limitedConn{Conn: raw, left: maxReadBytes}
+	c, err := smtp.NewClient(conn, host)
+	if err == nil {
+		err = c.Hello(m.name)
+	}
+	if err != nil {
+		raw.Close()
+		return nil, nil, false, err
+	}
+	tlsErr := fmt.Errorf("%s: %w", host, tlsrpt.ErrSTARTTLSNotSupported)
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		tlsErr = c.StartTLS(s.TLSConfig())
+	}
+	state, _ := c.TLSConnectionState()
+	return c, &state, s.Record(raw, &state, tlsErr), nil
+}
+
+// describe says how TLS went, and what the session was recorded as.
+func describe(s *policycache.Session, state *tls.ConnectionState, res policycache.Result) string {
+	desc := "no TLS"
+	if state.HandshakeComplete {
+		desc = tls.VersionName(state.Version)
+		if res.Enforced() || res.Testing() {
+			desc += ", certificate valid"
+		}
+	}
+	rt, reason := s.Outcome()
+	switch {
+	case rt == "":
+		return desc
+	case rt == res.Failure:
+		// The session itself was fine; the policy behind it was not live.
+		return fmt.Sprintf("%s; recorded as %s (%s): the policy could not be fetched", desc, rt, reason)
+	case reason != "":
+		return fmt.Sprintf("%s (%s)", rt, reason)
+	}
+	return string(rt)
+}
+
+// decision describes what Record said.
+func decision(send bool, res policycache.Result) string {
+	switch {
+	case !send && res.Enforced():
+		return "skip (not delivered to this MX)"
+	case !send:
+		return "next MX (the session is unusable)"
+	case res.Testing():
+		return "deliver (failures are reported)"
+	}
+	return "deliver"
+}
+
+// transaction sends one message in an open session and ends it.
+func transaction(c *smtp.Client, from string, to []string, data []byte) error {
+	defer c.Close()
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	for _, rcpt := range to {
+		if err := c.Rcpt(rcpt); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// limitedConn fails reads past a byte budget, so that an MX host cannot
+// make net/smtp buffer an endless reply.
+type limitedConn struct {
+	net.Conn
+	left int64
+}
+
+var errReadLimit = errors.New("SMTP session read limit reached")
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errReadLimit
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // printLookup shows what the policy cache said.
@@ -141,149 +234,29 @@ func short(id string) string {
 	return id
 }
 
-// session is an SMTP session with one MX host, up to and including
-// STARTTLS, and what the TLS validation found.
-type session struct {
-	host    string
-	client  *smtpClient
-	local   netip.Addr
-	remote  netip.Addr
-	tlsDesc string // how TLS went, for a successful validation
-	tlsErr  error  // why validation failed, nil if it passed
-	secure  bool   // the session runs over TLS
-	usable  bool   // a message can be sent in the session
-}
-
-// failure describes s.tlsErr as its TLS-RPT result type.
-func (s *session) failure() string {
-	rt, reason := tlsrpt.Classify(s.tlsErr)
-	if reason != "" {
-		return fmt.Sprintf("%s (%s)", rt, reason)
-	}
-	return string(rt)
-}
-
-// session connects to host and negotiates TLS as the policy requires:
-//
-//   - enforce: the handshake itself runs the RFC 8461 §4.2 checks
-//     (mtasts.MXTLSConfig); a certificate that fails aborts it;
-//   - testing: the handshake accepts any certificate, then
-//     mtasts.VerifyMXCertificate says what to report, and the message is
-//     delivered anyway;
-//   - no policy: opportunistic TLS, nothing is verified.
-//
-// A handshake that fails leaves no usable session; under testing or no
-// policy a real MTA would then try again in plain text; this one moves on
-// to the next MX host.
-func (m *mta) session(ctx context.Context, host string, res policycache.Result) (*session, error) {
-	c, err := dialSMTP(ctx, m.net.DialContext, net.JoinHostPort(host, "25"))
-	if err != nil {
-		return nil, err
-	}
-	s := &session{host: host, client: c}
-	s.local = addrIP(c.conn.LocalAddr())
-	s.remote = addrIP(c.conn.RemoteAddr())
-	starttls, err := c.ehlo(m.name)
-	if err != nil {
-		c.conn.Close()
-		return nil, err
-	}
-	if !starttls {
-		s.tlsErr = errNoSTARTTLS(host)
-		s.usable = !res.Enforced() // plain text, as without MTA-STS
-		return s, nil
-	}
-	var cfg *tls.Config
-	if res.Enforced() {
-		cfg = mtasts.MXTLSConfig(host, m.verify)
-	} else {
-		// Testing mode and opportunistic TLS: the handshake takes any
-		// certificate; it is checked afterwards.
-		cfg = &tls.Config{ServerName: host, InsecureSkipVerify: true}
-	}
-	state, err := c.startTLS(ctx, cfg)
-	if err != nil {
-		s.tlsErr = err
-		return s, nil
-	}
-	s.secure, s.usable = true, true
-	s.tlsDesc = tls.VersionName(state.Version)
-	if res.Testing() {
-		s.tlsErr = mtasts.VerifyMXCertificate(state.PeerCertificates, host, m.verify)
-	}
-	if res.Enforced() || res.Testing() {
-		s.tlsDesc += ", certificate valid"
-	}
-	return s, nil
-}
-
-// send transfers the message in the session, after a new EHLO over TLS.
-func (s *session) send(ehlo, from string, to []string, data []byte) error {
-	if s.secure {
-		if _, err := s.client.ehlo(ehlo); err != nil {
-			return err
-		}
-	}
-	return s.client.send(from, to, data)
-}
-
-// record counts the session for TLS-RPT (RFC 8460 §4.4) by the convention
-// of package policycache: a failure with its result type when validation
-// failed (the host name under a testing policy, then TLS); else, when the
-// policy lookup itself failed (a cached policy applied because the new one
-// could not be fetched, RFC 8461 §6), a failure of that type; else a
-// success.
-func (m *mta) record(pc *tlsrpt.PolicyCounter, res policycache.Result, s *session, allowed bool) {
-	d := tlsrpt.FailureDetail{
-		SendingMTAIP:        s.local,
-		ReceivingMXHostname: s.host,
-		ReceivingMXHelo:     s.client.helo,
-		ReceivingIP:         s.remote,
-	}
-	switch {
-	case !allowed:
-		d.ResultType, d.FailureReasonCode = tlsrpt.ResultValidationFailure, policycache.ReasonMXNotInPolicy
-	case s.tlsErr != nil:
-		d.ResultType, d.FailureReasonCode = tlsrpt.Classify(s.tlsErr)
-	case res.Failure != "":
-		d.ResultType = res.Failure
-	default:
-		pc.Success()
-		return
-	}
-	pc.Failure(d)
-}
-
-func addrIP(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	return netip.Addr{}
-}
-
 // mailReport delivers a TLS-RPT report email (the Mail hook of
 // tlsrpt.Sender) to the MX hosts of its recipients' domain. RFC 8460
 // §5.3.1: MTA-STS failures must not block it ("TLS-Required: No", RFC
-// 8689), so it uses opportunistic TLS whatever the policy says, and its
-// sessions are not counted for the next report.
+// 8689), so it delivers as to a domain without policy (opportunistic
+// TLS), and its sessions are not counted for the next report.
 func (m *mta) mailReport(ctx context.Context, msg *tlsrpt.Message) error {
 	_, domain, _ := strings.Cut(msg.To[0], "@")
 	mxs, err := m.net.Resolver.LookupMX(ctx, domain)
 	if err != nil {
 		return err
 	}
+	d := policycache.NewDelivery(policycache.Result{Domain: domain}, nil, m.verify)
 	var errs []error
 	for _, mx := range mxs {
+		s := d.Session(mx.Host)
 		host := strings.TrimSuffix(mx.Host, ".")
-		s, err := m.session(ctx, host, policycache.Result{})
-		if err == nil && !s.usable {
-			s.client.close()
-			err = s.tlsErr
+		c, _, sendOK, err := m.session(ctx, &s, host)
+		if err == nil && !sendOK {
+			c.Close()
+			err = errors.New("TLS handshake failed")
 		}
 		if err == nil {
-			err = s.send(m.name, msg.From, msg.To, msg.Data)
-			s.client.close()
+			err = transaction(c, msg.From, msg.To, msg.Data)
 		}
 		if err == nil {
 			fmt.Fprintf(m.out, "  report email for %s handed to %s (opportunistic TLS, TLS-Required: No)\n", strings.Join(msg.To, ", "), host)

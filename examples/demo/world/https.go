@@ -35,6 +35,7 @@ func ServeHTTPS(cert tls.Certificate, h http.Handler) (*HTTPS, error) {
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       time.Minute,
 			MaxHeaderBytes:    16 << 10,
 			// Handshakes that clients abort are part of the story.
 			ErrorLog: log.New(io.Discard, "", 0),
