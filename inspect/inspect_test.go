@@ -515,9 +515,17 @@ func TestDomainMXProbeFailures(t *testing.T) {
 		"flood.example":  {smtp: "flood"},
 	})
 	opts := w.options()
-	opts.Timeout = 300 * time.Millisecond
 
-	res := w.check(t, "silent.example", opts)
+	// Timeout bounds every step, the DNS lookups too: on a busy machine a
+	// short one may end a lookup first, which says nothing about the probe,
+	// so it doubles until the MX host is reached.
+	var res *Result
+	for opts.Timeout = 300 * time.Millisecond; ; opts.Timeout *= 2 {
+		res = w.check(t, "silent.example", opts)
+		if len(res.MX) > 0 && res.MX[0].Probed || opts.Timeout > time.Minute {
+			break
+		}
+	}
 	f := find(t, res, "mx-smtp-error")
 	var netErr net.Error
 	if !errors.As(res.MX[0].Err, &netErr) || !netErr.Timeout() || !errors.Is(res.MX[0].Err, errProbeSMTP) {
@@ -560,13 +568,13 @@ func TestDomainContext(t *testing.T) {
 	w := newCheckWorld(t, map[string]site{"silent.example": {smtp: "silent"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	res, err := Domain(ctx, "silent.example", w.options())
+	// The steps' own timeout is too long for the test to end without the
+	// caller's deadline: Domain returning at all shows that it applies.
+	opts := w.options()
+	opts.Timeout = time.Hour
+	res, err := Domain(ctx, "silent.example", opts)
 	if !errors.Is(err, context.DeadlineExceeded) || res != nil {
 		t.Errorf("Domain = %v, %v; want context.DeadlineExceeded", res, err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Domain took %v after the deadline", d)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())

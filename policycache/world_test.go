@@ -114,7 +114,7 @@ type world struct {
 }
 
 func newWorld(t tb) *world {
-	return &world{DNS: newDNSServer(t), Host: newPolicyHost(t), Clock: newClock(), Logs: new(logs), DNSTimeout: 2 * time.Second}
+	return &world{DNS: newDNSServer(t), Host: newPolicyHost(t), Clock: newClock(), Logs: new(logs), DNSTimeout: 30 * time.Second}
 }
 
 // Config returns a Config wired to the world; the background refresh is

@@ -116,7 +116,7 @@ func demo(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	defer w.Close()
 	printWorld(out, w)
 
-	resolver := &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 2 * time.Second, Attempts: 1}
+	resolver := &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 30 * time.Second, Attempts: 1}
 	cache, err := policycache.New(policycache.Config{
 		Resolver:       resolver,
 		HTTPClient:     w.HTTPClient(),
@@ -237,7 +237,7 @@ func report(ctx context.Context, out io.Writer, w *world.World, m *mta, c *tlsrp
 	if err != nil {
 		return err
 	}
-	resolver := &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 2 * time.Second, Attempts: 1}
+	resolver := &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 30 * time.Second, Attempts: 1}
 	for _, r := range reports {
 		js, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
