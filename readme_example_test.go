@@ -164,6 +164,7 @@ func reportReceiver(mux *http.ServeMux, store func(*tlsrpt.Report) error, emailR
 	if err != nil {
 		return nil, err
 	}
+	fmt.Println(report.ReportID)
 	report, err = tlsrpt.ParseReport(fileReader) // .json or .json.gz
 	return report, err
 }

@@ -300,25 +300,7 @@ func (c *Cache) hitUntil(checkAt time.Time) int64 {
 // lookupSlow is Lookup when the answer is not fresh in memory: it joins
 // or starts the discovery for d and waits for it.
 func (c *Cache) lookupSlow(ctx context.Context, d string) (Result, error) {
-	for {
-		st := c.state(d)
-		call, hit, err := c.flightFor(st, d)
-		if errors.Is(err, errStateGone) {
-			continue
-		}
-		if err != nil {
-			return Result{}, err
-		}
-		if hit != nil {
-			return hit.result, nil
-		}
-		select {
-		case <-call.done:
-			return call.res, call.err
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		}
-	}
+	return c.await(ctx, d, c.flightFor)
 }
 
 // errStateGone reports that a domainState was removed from the map while

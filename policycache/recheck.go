@@ -29,12 +29,18 @@ func (c *Cache) Recheck(ctx context.Context, domain string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if c.closed.Load() {
+		return Result{}, ErrClosed
+	}
+	return c.await(ctx, d, c.recheckFlight)
+}
+
+// await returns the answer for d that pick gives: the entry it found
+// fresh, or the outcome of the discovery it joined or started, unless ctx
+// ends first. It starts over when the domain's state was removed meanwhile.
+func (c *Cache) await(ctx context.Context, d string, pick func(*domainState, string) (*flight, *entry, error)) (Result, error) {
 	for {
-		if c.closed.Load() {
-			return Result{}, ErrClosed
-		}
-		st := c.state(d)
-		call, hit, err := c.recheckFlight(st, d)
+		call, hit, err := pick(c.state(d), d)
 		if errors.Is(err, errStateGone) {
 			continue
 		}
@@ -54,8 +60,8 @@ func (c *Cache) Recheck(ctx context.Context, domain string) (Result, error) {
 }
 
 // recheckFlight is flightFor for Recheck: it starts a discovery even when
-// the current entry is fresh, unless one started less than RecheckInterval
-// ago.
+// the current entry is fresh, unless a Recheck started one less than
+// RecheckInterval ago; then it is flightFor.
 func (c *Cache) recheckFlight(st *domainState, d string) (call *flight, hit *entry, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -66,13 +72,18 @@ func (c *Cache) recheckFlight(st *domainState, d string) (call *flight, hit *ent
 		return st.call, nil, nil
 	}
 	now := c.now()
-	if e := st.cur.Load(); e != nil && now.Before(st.recheckAt) {
+	paced := now.Before(st.recheckAt)
+	if e := st.cur.Load(); paced && e != nil && now.Before(e.checkAt) {
+		// Rechecked moments ago: the answer stands (a Lookup's rules
+		// decide when it is due anyway).
 		return nil, e, nil
 	}
 	if !c.goroutineStarting() {
 		return nil, nil, ErrClosed
 	}
-	st.recheckAt = now.Add(RecheckInterval)
+	if !paced {
+		st.recheckAt = now.Add(RecheckInterval)
+	}
 	call = &flight{done: make(chan struct{})}
 	st.call = call
 	go c.run(st, d, call, false)

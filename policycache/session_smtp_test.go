@@ -302,19 +302,7 @@ func rawClient(ctx context.Context, s *policycache.Session, addr string) (bool, 
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(time.Minute))
 	r := bufio.NewReader(conn)
-	read := func() (string, error) {
-		var all string
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return all, err
-			}
-			all += line
-			if len(line) < 4 || line[3] != '-' {
-				return all, nil
-			}
-		}
-	}
+	read := func() (string, error) { return readReply(r) }
 	greeting, err := read()
 	if err != nil {
 		return false, err
@@ -353,18 +341,28 @@ func rawSend(conn net.Conn) error {
 		if _, err := fmt.Fprintf(conn, "%s\r\n", cmd); err != nil {
 			return err
 		}
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return err
-			}
-			if line[0] != '2' && line[0] != '3' {
-				return fmt.Errorf("%s: %s", cmd, line)
-			}
-			if len(line) < 4 || line[3] != '-' {
-				break
-			}
+		reply, err := readReply(r)
+		if err != nil {
+			return err
+		}
+		if reply[0] != '2' && reply[0] != '3' {
+			return fmt.Errorf("%s: %s", cmd, reply)
 		}
 	}
 	return nil
+}
+
+// readReply reads one SMTP reply, all its lines.
+func readReply(r *bufio.Reader) (string, error) {
+	var all string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return all, err
+		}
+		all += line
+		if len(line) < 4 || line[3] != '-' {
+			return all, nil
+		}
+	}
 }
