@@ -135,7 +135,7 @@ const daySlots = 8
 type stripe [daySlots]atomic.Int64
 
 // A PolicyCounter records the sessions of one policy. Get it from
-// Collector.Policy once per policy and keep it as long as the policy is in
+// Collector.Counter once per policy and keep it as long as the policy is in
 // use; its methods are safe for concurrent use.
 type PolicyCounter struct {
 	c      *Collector
