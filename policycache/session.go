@@ -122,9 +122,9 @@ type certCheck struct {
 	err  error
 }
 
-// errNotVerified is the error a Session records when a handshake in mode
-// testing completed with a tls.Config other than TLSConfig's and the
-// connection state holds no certificate to check.
+// errNotVerified is the error a Session records when a handshake under an
+// enforced or testing policy completed with a tls.Config other than
+// TLSConfig's and the connection state holds no certificate to check.
 var errNotVerified = errors.New("policycache: the MX certificate was not checked (use Session.TLSConfig)")
 
 // Host returns the MX host name of the session, as given to Session.
