@@ -135,7 +135,7 @@ func TestSendRetries(t *testing.T) {
 		{"400 is final", []int{400}, 3, 400, 1},
 		{"415 is final", []int{415}, 3, 415, 1},
 		{"408 is retried", []int{408}, 3, 0, 2},
-		{"3xx is not success", []int{302, 302, 302}, 3, 302, 1},
+		{"3xx is not success, not followed, retried", []int{302, 302, 302}, 3, 302, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, client, n := countingServer(t, tc.statuses...)
@@ -314,7 +314,7 @@ func checkReportMessage(t *testing.T, data []byte, r *Report) {
 			t.Errorf("%s: %q, want %q", name, got, want)
 		}
 	}
-	if !regexp.MustCompile(`^<[0-9a-f]{24}@sender\.example>$`).MatchString(h.Get("Message-ID")) {
+	if !regexp.MustCompile(`^<[0-9a-f]{32}@sender\.example>$`).MatchString(h.Get("Message-ID")) {
 		t.Errorf("Message-ID %q", h.Get("Message-ID"))
 	}
 	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
@@ -369,8 +369,8 @@ func TestSendMailSMTPReplies(t *testing.T) {
 		var n atomic.Int32
 		srv := newSMTPServer(t, nil, func(string) string { n.Add(1); return tc.reply })
 		log, _ := quietLogger()
-		s := &Sender{From: "tlsrpt@sender.example", Attempts: 3, Backoff: time.Millisecond, Logger: log,
-			Mail: func(ctx context.Context, m *Message) error { return m.SendSMTP(ctx, srv.addr(), nil, nil) }}
+		relay := &SMTPRelay{Addr: srv.addr(), AllowPlaintext: true}
+		s := &Sender{From: "tlsrpt@sender.example", Attempts: 3, Backoff: time.Millisecond, Logger: log, Mail: relay.Send}
 		err := s.Send(context.Background(), rep, mustRecord(t, "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"))
 		var pe *textproto.Error
 		if !errors.As(err, &pe) || pe.Msg == "" || n.Load() != tc.tries {
@@ -379,17 +379,45 @@ func TestSendMailSMTPReplies(t *testing.T) {
 	}
 }
 
-// TestSendSMTPNoTLS: without STARTTLS on offer, the message is sent in the
-// clear, as RFC 8460 §5.3.1 requires of reports.
+// TestSendSMTPNoTLS: a relay that does not offer STARTTLS gets nothing,
+// unless the SMTPRelay allows plaintext; then the message is sent in the
+// clear, dot-stuffed.
 func TestSendSMTPNoTLS(t *testing.T) {
 	srv := newSMTPServer(t, nil, nil)
 	m := &Message{From: "a@sender.example", To: []string{"b@example.com"}, Data: []byte("Subject: x\r\n\r\n.leading dot\r\nbody\r\n")}
-	if err := m.SendSMTP(context.Background(), srv.addr(), nil, nil); err != nil {
+	if err := m.SendSMTP(context.Background(), srv.addr(), nil, nil); !errors.Is(err, ErrNoSTARTTLS) {
+		t.Fatalf("SendSMTP to a relay without STARTTLS = %v, want ErrNoSTARTTLS", err)
+	}
+	relay := &SMTPRelay{Addr: srv.addr(), AllowPlaintext: true}
+	if err := relay.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	got := <-srv.got
 	if got.tls || string(got.data) != string(m.Data) {
 		t.Errorf("received %q (TLS %v), want %q", got.data, got.tls, m.Data)
+	}
+	if len(srv.got) != 0 {
+		t.Error("the refused message was delivered")
+	}
+}
+
+// TestSMTPRelayEHLOName: the relay greets with EHLOName, or localhost.
+func TestSMTPRelayEHLOName(t *testing.T) {
+	ca := newDeliveryCA(t)
+	srv := newSMTPServer(t, ca.serverConfig(), nil)
+	m := &Message{From: "a@sender.example", To: []string{"b@example.com"}, Data: []byte("Subject: x\r\n\r\nhi\r\n")}
+	for _, tc := range []struct{ name, want string }{{"mta1.sender.example", "mta1.sender.example"}, {"", "localhost"}} {
+		relay := &SMTPRelay{Addr: srv.addr(), TLSConfig: ca.clientConfig(), EHLOName: tc.name}
+		if err := relay.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-srv.got; got.ehlo != tc.want || !got.tls {
+			t.Errorf("EHLOName %q: greeted with %q (TLS %v), want %q over TLS", tc.name, got.ehlo, got.tls, tc.want)
+		}
+	}
+	bad := &SMTPRelay{Addr: srv.addr(), TLSConfig: ca.clientConfig(), EHLOName: "x\r\nRSET"}
+	if err := bad.Send(context.Background(), m); err == nil {
+		t.Error("an EHLO name with CRLF was sent")
 	}
 }
 
@@ -437,7 +465,7 @@ func newSilentListener(t *testing.T) string {
 func TestMessageErrors(t *testing.T) {
 	rep := collectedReport(t)
 	ok := &Sender{From: "tlsrpt@sender.example"}
-	if _, err := ok.Message(rep, []string{"a@example.com"}); err != nil {
+	if _, err := ok.Message(context.Background(), rep, []string{"a@example.com"}); err != nil {
 		t.Fatalf("valid message: %v", err)
 	}
 	twoDomains := *rep
@@ -463,7 +491,7 @@ func TestMessageErrors(t *testing.T) {
 		"bad submitter":         {&Sender{From: "tlsrpt@sender.example", Submitter: "not a domain"}, rep, []string{"a@example.com"}},
 		"invalid report (zero)": {ok, &Report{}, []string{"a@example.com"}},
 	} {
-		if _, err := tc.s.Message(tc.r, tc.to); err == nil {
+		if _, err := tc.s.Message(context.Background(), tc.r, tc.to); err == nil {
 			t.Errorf("%s: Message succeeded", name)
 		}
 	}

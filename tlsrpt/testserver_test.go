@@ -96,6 +96,7 @@ type received struct {
 	to   []string
 	data []byte // as sent, CRLF line endings, dot-stuffing undone
 	tls  bool
+	ehlo string // the name of the last EHLO
 }
 
 // smtpServer is an SMTP server on 127.0.0.1 that speaks enough of RFC 5321
@@ -150,6 +151,7 @@ func (s *smtpServer) serve(c net.Conn) {
 		verb, arg, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(verb) {
 		case "EHLO":
+			msg.ehlo = arg
 			if s.tls != nil && !msg.tls {
 				reply("250-localhost", "250-8BITMIME", "250 STARTTLS")
 			} else {
@@ -168,9 +170,9 @@ func (s *smtpServer) serve(c net.Conn) {
 				return
 			}
 			c, r = tc, bufio.NewReader(tc)
-			msg = received{tls: true}
+			msg = received{tls: true, ehlo: msg.ehlo}
 		case "RSET":
-			msg = received{tls: msg.tls}
+			msg = received{tls: msg.tls, ehlo: msg.ehlo}
 			reply("250 ok")
 		case "MAIL":
 			msg.from = pathArg(arg, "FROM:")
@@ -200,7 +202,7 @@ func (s *smtpServer) serve(c net.Conn) {
 			}
 			msg.data = data
 			s.got <- msg
-			msg = received{tls: msg.tls}
+			msg = received{tls: msg.tls, ehlo: msg.ehlo}
 			reply("250 queued")
 		case "QUIT":
 			reply("221 bye")
