@@ -144,7 +144,8 @@ type Outbox struct {
 	// Collector, when not nil, is where RunOnce makes the reports of every
 	// finished UTC day from, ReportDelay after its midnight. Their results
 	// are deleted from the Collector's Store once the reports are
-	// enqueued.
+	// enqueued. The results of a day that ended more than Keep ago (the
+	// process was down) are deleted unreported, and logged.
 	Collector *Collector
 	// Leader, when not nil, decides which process of a fleet makes a day's
 	// reports. Nil means this process always does.
@@ -523,8 +524,8 @@ func (o *Outbox) makeDay(ctx context.Context, d int64, now time.Time) error {
 	} else if !errors.Is(err, ErrNotInOutbox) {
 		return err
 	}
-	if too := dayStart(d + 1).Add(o.startWindow() + o.window()); !now.Before(too) {
-		o.log().Warn("tlsrpt: giving up the reports of a day past its delivery window", "day", date)
+	if too := dayStart(d + 1).Add(o.keep()); !now.Before(too) {
+		o.log().Warn("tlsrpt: giving up the reports of a day that ended more than Outbox.Keep ago", "day", date)
 		return c.store.Delete(ctx, day)
 	}
 	if o.Leader != nil {

@@ -22,8 +22,9 @@ import (
 // deliveryCA is a certificate authority made for one test, and a server
 // certificate for 127.0.0.1 and localhost signed by it.
 type deliveryCA struct {
-	pool *x509.CertPool
-	leaf tls.Certificate
+	pool  *x509.CertPool
+	caDER []byte
+	leaf  tls.Certificate
 }
 
 func newDeliveryCA(t testing.TB) *deliveryCA {
@@ -67,7 +68,7 @@ func newDeliveryCA(t testing.TB) *deliveryCA {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	return &deliveryCA{pool: pool, leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	return &deliveryCA{pool: pool, caDER: caDER, leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
 }
 
 func (ca *deliveryCA) serverConfig() *tls.Config {
