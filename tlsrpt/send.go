@@ -98,12 +98,18 @@ type Sender struct {
 	// nil means slog.Default().
 	Logger *slog.Logger
 
+	errorBodyWait time.Duration // errorBodyWait if zero; shorter in tests
+
 	clientOnce sync.Once
 	client     *http.Client
 	// encoders holds *Encoder values for gzipReport: a new compressor
 	// costs about 1 MiB, several times the work of encoding a report.
 	encoders sync.Pool
 }
+
+// errorBodyWait bounds the reading of the body of a response that is not
+// 2xx.
+const errorBodyWait = 5 * time.Second
 
 // maxErrorBody caps what is read of the body of a response that is not
 // 2xx, to put in HTTPError.Body: enough for a one-line reason, little for
@@ -119,8 +125,9 @@ type HTTPError struct {
 	// Location is the Location header of a redirect (3xx), which is never
 	// followed: see Sender.HTTPClient.
 	Location string
-	// Body is the start of the response body, at most 512 bytes, as the
-	// receiver sent it (unescaped; Error quotes it).
+	// Body is the start of the response body: at most 512 bytes, read for
+	// at most 5 seconds, as the receiver sent it (unescaped; Error quotes
+	// it).
 	Body string
 }
 
@@ -332,6 +339,8 @@ func (s *Sender) post(ctx context.Context, u *url.URL, body []byte) error {
 	if u.Scheme != "https" {
 		return &finalError{fmt.Errorf("tlsrpt: %s is not an https: URL", u.Redacted())}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return &finalError{err}
@@ -351,6 +360,13 @@ func (s *Sender) post(ctx context.Context, u *url.URL, body []byte) error {
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		he.Location = resp.Header.Get("Location")
 	}
+	// The reason is worth a few seconds, not the client's whole timeout.
+	wait := s.errorBodyWait
+	if wait == 0 {
+		wait = errorBodyWait
+	}
+	stop := time.AfterFunc(wait, cancel)
+	defer stop.Stop()
 	var b [maxErrorBody]byte
 	n, _ := io.ReadFull(resp.Body, b[:])
 	he.Body = string(b[:n])

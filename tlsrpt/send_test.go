@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -579,5 +580,137 @@ func TestSMTPRelayDial(t *testing.T) {
 	relay = &SMTPRelay{Addr: "localhost:587", Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errDial }}
 	if err := relay.Send(context.Background(), m); !errors.Is(err, errDial) {
 		t.Errorf("Send with a failing Dial = %v, want %v", err, errDial)
+	}
+}
+
+// statusReceiver is an HTTPS receiver whose /v1 answers with status (and
+// a Location to /moved for redirects) and whose /moved accepts reports,
+// counting them.
+func statusReceiver(t *testing.T, status int, body func(w http.ResponseWriter)) (u *url.URL, client *http.Client, moved *atomic.Int32) {
+	ca := newDeliveryCA(t)
+	moved = new(atomic.Int32)
+	h := &Handler{Logger: discardLogger(), Report: func(context.Context, *Report) error { moved.Add(1); return nil }}
+	var srvURL string
+	srv, client := ca.httpsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		if status >= 300 && status < 400 {
+			w.Header().Set("Location", srvURL+"/moved")
+		}
+		w.WriteHeader(status)
+		if body != nil {
+			body(w)
+		}
+	}))
+	srvURL = srv.URL
+	return mustURL(t, srv.URL+"/v1"), client, moved
+}
+
+// TestPostStatus: the outcome of each answer to a POST, through an Outbox.
+// Redirects are never followed, not even 307 and 308, which would keep
+// the method and body: a report goes only to the URI the domain
+// published. They are failures, retried like 5xx (the receiver may be
+// mid-move; the record is what to fix). 413 is final: the same report would
+// be refused again.
+func TestPostStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   DeliveryState
+	}{
+		{"301 Moved Permanently: not followed, retried", 301, DeliveryPending},
+		{"302 Found: not followed, retried", 302, DeliveryPending},
+		{"303 See Other: not followed, retried", 303, DeliveryPending},
+		{"307 Temporary Redirect: not followed, retried", 307, DeliveryPending},
+		{"308 Permanent Redirect: not followed, retried", 308, DeliveryPending},
+		{"500 Internal Server Error: retried", 500, DeliveryPending},
+		{"413 Content Too Large: given up", 413, DeliveryGivenUp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, client, moved := statusReceiver(t, tc.status, func(w http.ResponseWriter) { io.WriteString(w, "reason\x1b[31m") })
+			s := &Sender{HTTPClient: client, Logger: discardLogger()}
+			err := s.Post(context.Background(), u, collectedReport(t))
+			var he *HTTPError
+			if !errors.As(err, &he) || he.StatusCode != tc.status || he.Body != "reason\x1b[31m" ||
+				he.Temporary() != (tc.want == DeliveryPending) || (tc.status < 400) != (he.Location != "") {
+				t.Fatalf("Post = %#v", err)
+			}
+			if strings.Contains(err.Error(), "\x1b") {
+				t.Errorf("error %q carries the receiver's control bytes", err)
+			}
+			// The same through an Outbox: the state records the outcome.
+			clock := newTestClock(day2.Add(time.Hour))
+			dns := startDNS(t, map[string]txtAnswer{"_smtp._tls.example.com.": {txt: [][]string{{"v=TLSRPTv1; rua=" + u.String()}}}})
+			o := &Outbox{Store: DirOutbox(t.TempDir()), Sender: s, Resolver: dns.resolver(), StartWindow: -1, Now: clock.Now, Logger: discardLogger()}
+			if err := o.Enqueue(context.Background(), collectedReport(t)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.RunOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			es, _ := o.Entries(context.Background())
+			d := es[0].Deliveries[0]
+			if d.State != tc.want || d.Attempts != 1 || !strings.Contains(d.LastError, strconv.Itoa(tc.status)) {
+				t.Errorf("delivery %+v, want %s after one attempt", d, tc.want)
+			}
+			if tc.want == DeliveryPending && !d.NextAttempt.Equal(clock.Now().Add(DefaultBackoff)) {
+				t.Errorf("next attempt %v", d.NextAttempt)
+			}
+			if n := moved.Load(); n != 0 {
+				t.Errorf("the redirect was followed: %d reports at its target", n)
+			}
+		})
+	}
+}
+
+// TestPostSlowBody: a 2xx whose body never ends delivers the report at
+// once; the body is not waited for.
+func TestPostSlowBody(t *testing.T) {
+	release := make(chan struct{})
+	u, client, _ := statusReceiver(t, 200, func(w http.ResponseWriter) {
+		io.WriteString(w, "accepted, and more to come")
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	defer close(release)
+	client.Timeout = 0 // were the body waited for, Post would never return
+	s := &Sender{HTTPClient: client}
+	if err := s.Post(context.Background(), u, collectedReport(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPostSlowErrorBody: the body of a 500 that never ends is read for a
+// bounded time, then the failure is returned with what came.
+func TestPostSlowErrorBody(t *testing.T) {
+	release := make(chan struct{})
+	u, client, _ := statusReceiver(t, 500, func(w http.ResponseWriter) {
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	defer close(release)
+	s := &Sender{HTTPClient: client, errorBodyWait: time.Millisecond}
+	var he *HTTPError
+	if err := s.Post(context.Background(), u, collectedReport(t)); !errors.As(err, &he) || he.StatusCode != 500 || !strings.HasPrefix("partial", he.Body) {
+		t.Fatalf("Post = %v", err)
+	}
+}
+
+// TestPostClientRedirectPolicyOverridden: a caller's client that follows
+// redirects does not make the Sender follow one.
+func TestPostClientRedirectPolicyOverridden(t *testing.T) {
+	u, client, moved := statusReceiver(t, 307, nil)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
+	s := &Sender{HTTPClient: client}
+	var he *HTTPError
+	if err := s.Post(context.Background(), u, collectedReport(t)); !errors.As(err, &he) || he.StatusCode != 307 || moved.Load() != 0 {
+		t.Fatalf("Post = %v, %d at the target", err, moved.Load())
+	}
+	if client.CheckRedirect == nil {
+		t.Error("the caller's client was changed")
 	}
 }
