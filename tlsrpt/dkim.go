@@ -105,8 +105,10 @@ func (s *DKIMSigner) SignMessage(ctx context.Context, data []byte) (string, erro
 // <Selector>._domainkey.<Domain> (RFC 6376 §3.6.1): "v=DKIM1; k=rsa; p=..."
 // with the public key in SubjectPublicKeyInfo form, or "k=ed25519" with the
 // raw 32 bytes (RFC 8463). With tlsrptOnly, the record has "s=tlsrpt",
-// the service type RFC 8460 registers, restricting the key to TLS reports; verifiers that
-// follow RFC 8460 strictly may require it.
+// the service type RFC 8460 registers, restricting the key to TLS reports;
+// dkimpy's strict RFC 8460 mode requires it, but verifiers that know only
+// the email service refuse it (go-msgauth v0.7.0 among them), so publish
+// the record without it unless every receiver is known to accept it.
 func (s *DKIMSigner) KeyRecord(tlsrptOnly bool) (string, error) {
 	kind, err := s.keyType()
 	if err != nil {
