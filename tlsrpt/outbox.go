@@ -670,8 +670,12 @@ func (o *Outbox) deliverEntry(ctx context.Context, key string) (time.Time, error
 		if ctx.Err() != nil {
 			return time.Time{}, ctx.Err()
 		}
-		if err := o.finishOrSave(ctx, key, st); err != nil {
-			return time.Time{}, err
+		// A record found is stored with the first attempt's outcome, just
+		// below: were the process to die before, the lookup is done again.
+		if st.Lookup.State != DeliveryDone || len(st.Deliveries) == 0 {
+			if err := o.finishOrSave(ctx, key, st); err != nil {
+				return time.Time{}, err
+			}
 		}
 	}
 	if st.Lookup.State != DeliveryDone || !st.Finished.IsZero() || o.now().Before(st.due()) {

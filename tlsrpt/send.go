@@ -351,22 +351,26 @@ func (s *Sender) post(ctx context.Context, u *url.URL, body []byte) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		// Delivered: the body says nothing more, and a slow one must not
-		// hold the sender. Closing it unread costs the connection.
-		return nil
-	}
-	he := &HTTPError{URL: u.Redacted(), StatusCode: resp.StatusCode, Status: resp.Status}
-	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		he.Location = resp.Header.Get("Location")
-	}
-	// The reason is worth a few seconds, not the client's whole timeout.
+	// A body is worth a few seconds, not the client's whole timeout.
 	wait := s.errorBodyWait
 	if wait == 0 {
 		wait = errorBodyWait
 	}
 	stop := time.AfterFunc(wait, cancel)
 	defer stop.Stop()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		// Delivered. A short body of known length is read so that the
+		// connection serves the next report; a long or endless one is
+		// not waited for (closing it costs the connection).
+		if resp.ContentLength >= 0 && resp.ContentLength <= maxErrorBody {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		}
+		return nil
+	}
+	he := &HTTPError{URL: u.Redacted(), StatusCode: resp.StatusCode, Status: resp.Status}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		he.Location = resp.Header.Get("Location")
+	}
 	var b [maxErrorBody]byte
 	n, _ := io.ReadFull(resp.Body, b[:])
 	he.Body = string(b[:n])
