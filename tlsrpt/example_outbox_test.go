@@ -120,4 +120,3 @@ func ExampleIsReportMessage() {
 	// Output:
 	// record this session for TLS-RPT: false
 }
-
