@@ -199,6 +199,10 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 // 4xx status other than 408, 425 and 429, an SMTP 5xx reply, an invalid
 // address). Destinations of other schemes are logged and skipped.
 //
+// Send keeps the retries in memory: a restart loses them, and nothing
+// records which destinations have the report. An Outbox stores both and
+// resumes after a restart; use it for the daily reports of an MTA.
+//
 // Send returns when every destination has accepted the report or given
 // up, or ctx is done: nil if all accepted, else the errors of the others
 // joined, each naming its destination. It returns ErrNoDestination if rec
