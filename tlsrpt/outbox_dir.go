@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
+
+	"github.com/smtpsec/smtpsec/internal/atomicfile"
 )
 
 // ErrNotInOutbox is returned by OutboxStore.Get for a key that has no
@@ -45,10 +45,6 @@ type OutboxStore interface {
 // it, so a larger file is not one an Outbox wrote.
 const maxOutboxValue = DefaultMaxCompressedSize
 
-// outboxTempPrefix starts the names of files being written; no key starts
-// with a dot.
-const outboxTempPrefix = ".tmp-"
-
 // DirOutbox is an OutboxStore keeping one file per key in a directory,
 // created (mode 0700) on the first Put. The file names are the keys.
 //
@@ -71,60 +67,25 @@ func (d DirOutbox) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(name)
+	data, err := atomicfile.Read(name, maxOutboxValue)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotInOutbox
 	}
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxOutboxValue+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxOutboxValue {
-		return nil, fmt.Errorf("tlsrpt: outbox file %s is larger than %d bytes", name, maxOutboxValue)
+		return nil, fmt.Errorf("tlsrpt: outbox: %w", err)
 	}
 	return data, nil
 }
 
 // Put atomically and durably replaces the file named key with value.
-func (d DirOutbox) Put(ctx context.Context, key string, value []byte) (err error) {
+func (d DirOutbox) Put(ctx context.Context, key string, value []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	name, err := d.path(key)
-	if err != nil {
-		return err
+	if !validOutboxKey(key) {
+		return fmt.Errorf("tlsrpt: invalid outbox key %q", key)
 	}
-	dir := string(d)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, outboxTempPrefix+key+"-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(value); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return err
-	}
-	return syncOutboxDir(dir)
+	return atomicfile.Write(string(d), key, value)
 }
 
 // Delete removes the file named key.
@@ -186,19 +147,4 @@ func validOutboxKey(key string) bool {
 		}
 	}
 	return true
-}
-
-// syncOutboxDir flushes a directory, making a rename in it durable. File
-// systems that cannot sync a directory return EINVAL, which is not an
-// error here: the rename is atomic either way.
-func syncOutboxDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
 }
