@@ -505,57 +505,65 @@ func (o *Outbox) makeReports(ctx context.Context) (time.Time, error) {
 			next = ready
 			continue
 		}
-		if err := o.makeDay(ctx, d, now); err != nil {
+		led, err := o.makeDay(ctx, d, now)
+		if err != nil {
 			errs = append(errs, err)
+		}
+		if !led {
+			// Another process leads the day, or holds a lease that may
+			// expire: look again soon, until its results are gone.
+			if again := now.Add(ReportDelay); again.Before(next) {
+				next = again
+			}
 		}
 	}
 	return next, errors.Join(errs...)
 }
 
 // makeDay makes and enqueues the reports of day d, then deletes its
-// results.
-func (o *Outbox) makeDay(ctx context.Context, d int64, now time.Time) error {
+// results. It reports false when another process leads the day.
+func (o *Outbox) makeDay(ctx context.Context, d int64, now time.Time) (bool, error) {
 	c := o.Collector
 	day := dayStart(d)
 	date := day.Format(time.DateOnly)
 	if _, err := o.Store.Get(ctx, dayKey(d)); err == nil {
 		// Enqueued before; a Delete that failed is tried again.
-		return c.store.Delete(ctx, day)
+		return true, c.store.Delete(ctx, day)
 	} else if !errors.Is(err, ErrNotInOutbox) {
-		return err
+		return true, err
 	}
 	if too := dayStart(d + 1).Add(o.keep()); !now.Before(too) {
 		o.log().Warn("tlsrpt: giving up the reports of a day that ended more than Outbox.Keep ago", "day", date)
-		return c.store.Delete(ctx, day)
+		return true, c.store.Delete(ctx, day)
 	}
 	if o.Leader != nil {
 		lead, err := o.Leader.Lead(ctx, day)
 		if err != nil {
-			return fmt.Errorf("tlsrpt: electing the leader of %s: %w", date, err)
+			return false, fmt.Errorf("tlsrpt: electing the leader of %s: %w", date, err)
 		}
 		if !lead {
-			return nil
+			return false, nil
 		}
 	}
 	reports, err := c.Reports(ctx, day)
 	if err != nil {
-		return err
+		return true, err
 	}
 	for _, r := range reports {
 		if err := o.Enqueue(ctx, r); err != nil {
-			return fmt.Errorf("tlsrpt: enqueueing the reports of %s: %w", date, err)
+			return true, fmt.Errorf("tlsrpt: enqueueing the reports of %s: %w", date, err)
 		}
 	}
 	if err := o.Store.Put(ctx, dayKey(d), []byte(now.Format(time.RFC3339)+"\n")); err != nil {
-		return err
+		return true, err
 	}
 	if o.Leader != nil {
 		if err := o.Leader.Done(ctx, day); err != nil {
-			return fmt.Errorf("tlsrpt: recording %s as enqueued: %w", date, err)
+			return true, fmt.Errorf("tlsrpt: recording %s as enqueued: %w", date, err)
 		}
 	}
 	o.log().Info("tlsrpt: reports enqueued", "day", date, "reports", len(reports))
-	return c.store.Delete(ctx, day)
+	return true, c.store.Delete(ctx, day)
 }
 
 // deliverDue delivers the entries whose next attempt has come, and

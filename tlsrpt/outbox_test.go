@@ -242,10 +242,15 @@ func TestOutboxDailyJob(t *testing.T) {
 	if len(days) != 1 || !days[0].Equal(day3) {
 		t.Errorf("days left in the store: %v, want today's", days)
 	}
-	// The next day, another process leads: nothing is made here.
+	// The next day, another process leads: nothing is made here, and
+	// the day is looked at again soon, in case its leader's lease ends.
 	clock.Set(day3.AddDate(0, 0, 1).Add(time.Hour))
-	if _, err := o.RunOnce(ctx); err != nil {
+	next, err = o.RunOnce(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if want := clock.Now().Add(ReportDelay); !next.Equal(want) {
+		t.Errorf("next %v, want %v", next, want)
 	}
 	if w.posts.Load() != 3 {
 		t.Errorf("%d POSTs, want 3", w.posts.Load())
