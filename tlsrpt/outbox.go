@@ -71,13 +71,17 @@ const (
 type Delivery struct {
 	// URI is the rua destination (RFC 8460 §3), or for the lookup of the
 	// record its DNS name, _smtp._tls.<policy domain>.
-	URI         string        `json:"uri"`
-	State       DeliveryState `json:"state"`
-	Attempts    int           `json:"attempts,omitempty"`
-	LastAttempt time.Time     `json:"last-attempt,omitzero"`
+	URI   string        `json:"uri"`
+	State DeliveryState `json:"state"`
+	// Attempts counts the attempts made, LastAttempt is the time of the
+	// last.
+	Attempts    int       `json:"attempts,omitempty"`
+	LastAttempt time.Time `json:"last-attempt,omitzero"`
 	// NextAttempt is when a pending delivery is tried next.
 	NextAttempt time.Time `json:"next-attempt,omitzero"`
-	LastError   string    `json:"last-error,omitempty"`
+	// LastError is the error of the last failed attempt, or why the
+	// delivery was given up.
+	LastError string `json:"last-error,omitempty"`
 }
 
 // An OutboxEntry is the state of one report in an Outbox.
@@ -746,14 +750,14 @@ func (o *Outbox) lookup(ctx context.Context, st *outboxState, deadline time.Time
 		return
 	case errors.Is(err, ErrNoRecord):
 		// The domain takes no reports: nothing is lost.
-		l.State, l.LastError = DeliveryGivenUp, err.Error()
+		l.State, l.LastError, l.NextAttempt = DeliveryGivenUp, err.Error(), time.Time{}
 		o.log().Info("tlsrpt: no TLS-RPT record; report not sent", "report-id", escape.Quote(st.ReportID))
 		return
 	case err != nil:
 		o.giveUp(st, l, err.Error())
 		return
 	}
-	l.State, l.LastError = DeliveryDone, ""
+	l.State, l.LastError, l.NextAttempt = DeliveryDone, "", time.Time{}
 	for _, u := range rec.Destinations() {
 		if len(st.Deliveries) == maxDestinations {
 			o.log().Warn("tlsrpt: skipping rua destinations past the limit",
