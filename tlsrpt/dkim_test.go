@@ -119,7 +119,7 @@ func TestDKIMSign(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(tlsrptRecord, "; s=tlsrpt;") || strings.Contains(record, "s=") {
+			if !strings.Contains(tlsrptRecord, "; s=tlsrpt;") || strings.Contains(record, "; s=") {
 				t.Errorf("records %q, %q", record, tlsrptRecord)
 			}
 			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
