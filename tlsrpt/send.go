@@ -271,7 +271,10 @@ func (s *Sender) retry(ctx context.Context, r *Report, u *url.URL, try func() er
 			return nil
 		}
 		err = fmt.Errorf("tlsrpt: delivering report %s to %s: %w", r.ReportID, u.Redacted(), err)
-		if ctx.Err() != nil || n >= attempts || final(err) {
+		if ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		if n >= attempts || final(err) {
 			return err
 		}
 		s.logger().Warn("tlsrpt: report delivery failed; trying again", "err", err, "attempt", n, "wait", wait)
