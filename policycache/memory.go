@@ -37,7 +37,7 @@ type memory struct {
 // the string and slice headers pointing into it, the error it reports and
 // the fixed entryOverhead.
 func (e *entry) footprint() int64 {
-	n := entryOverhead + len(e.result.Domain) + len(e.text)
+	n := entryOverhead + len(e.result.Domain) + allocated(len(e.text))
 	if p := e.policy; p != nil {
 		n += 16*len(p.MX) + 32*len(p.Extensions)
 		n += 16 * len(e.result.AppliedPolicy.PolicyString)
@@ -52,6 +52,16 @@ func (e *entry) footprint() int64 {
 		n += len(e.result.Err.Error())
 	}
 	return int64(n)
+}
+
+// allocated is about what the Go allocator takes for n bytes: objects
+// larger than 32 KiB take whole 8 KiB pages.
+func allocated(n int) int {
+	const small, page = 32 << 10, 8 << 10
+	if n <= small {
+		return n
+	}
+	return (n + page - 1) / page * page
 }
 
 // touch records that st was used at now (hitNow units). It writes only

@@ -40,6 +40,11 @@ func rebase(p *mtasts.Policy, lines []string) *mtasts.Policy {
 	if len(lines) != first+len(p.MX)+1+len(p.Extensions) {
 		return &q
 	}
+	// Even the mode: as a substring of a fetched policy it would keep all
+	// of that policy's text alive.
+	if m, ok := strings.CutPrefix(lines[1], "mode: "); ok && m == string(p.Mode) {
+		q.Mode = mtasts.Mode(m)
+	}
 	q.MX = make([]string, len(p.MX))
 	for i, mx := range p.MX {
 		q.MX[i] = mx
