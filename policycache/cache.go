@@ -217,6 +217,7 @@ func New(cfg Config) (*Cache, error) {
 		refreshing:      make(chan struct{}, maxRefreshing),
 	}
 	c.mem.max = cmp.Or(cfg.MaxMemory, DefaultMaxMemory)
+	c.mem.trigger.Store(c.mem.max)
 	c.limit.max = cmp.Or(cfg.MaxDiscoveries, DefaultMaxDiscoveries)
 	if c.resolver == nil {
 		r := &DNSResolver{}
@@ -277,9 +278,11 @@ func (c *Cache) Close() {
 //     §3.3), and Result.Failure says what to report with TLS-RPT.
 //
 // Concurrent Lookups of one domain share one TXT lookup and one fetch.
-// The discovery runs on its own, bounded by Config.Timeout: when ctx ends
-// first, Lookup returns ctx's error but the discovery goes on, and a later
-// Lookup uses its outcome.
+// The discovery runs on its own, bounded by Config.Timeout, or waits for
+// one of Config.MaxDiscoveries slots: when ctx ends first, Lookup applies
+// the cached policy if one is still within its max_age (Fresh false, Err
+// ctx's error) and returns ctx's error otherwise; a running discovery goes
+// on, and a later Lookup uses its outcome.
 //
 // The domain may be given in U-labels, upper case or with a trailing dot;
 // it is used in lower-case A-labels. An invalid domain gives an error

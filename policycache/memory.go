@@ -25,9 +25,16 @@ const evictTo = 7.0 / 8
 
 // memory is the accounting of the bytes a Cache holds in its entries.
 type memory struct {
-	max   int64
-	bytes atomic.Int64 // estimate: exact after a pass, then increments
-	pass  sync.Mutex   // held by the eviction pass in progress
+	max int64
+	// bytes is an estimate: exact after a pass, then the increments of
+	// new entries (domains the refresh loop forgets are not subtracted, so
+	// it errs high, and the next pass corrects it).
+	bytes atomic.Int64
+	// trigger is the estimate above which a pass runs: max, or more after
+	// a pass that could not get under it (every domain in discovery or
+	// unstored), so that passes stay rare.
+	trigger atomic.Int64
+	pass    sync.Mutex // held by the eviction pass in progress
 	// evicted counts the domains forgotten by eviction passes.
 	evicted atomic.Int64
 }
@@ -82,7 +89,7 @@ func (c *Cache) account(old, e *entry) bool {
 	if old != nil {
 		was = old.size
 	}
-	return c.mem.bytes.Add(e.size-was) > c.mem.max
+	return c.mem.bytes.Add(e.size-was) > c.mem.trigger.Load()
 }
 
 // evict runs an eviction pass unless one is in progress: it sums what the
@@ -136,6 +143,7 @@ func (c *Cache) evict(ctx context.Context) {
 	}
 	// Keep the increments of discoveries that ended during the pass.
 	c.mem.bytes.Add(total - start)
+	c.mem.trigger.Store(max(c.mem.max, total+c.mem.max/8))
 }
 
 // forget removes the state st of d from the cache, unless a discovery of d
