@@ -4,27 +4,21 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 
 	"github.com/smtpsec/smtpsec/policycache"
 )
 
 // An MTA facing the whole Internet bounds what the cache holds in memory
-// and how many discoveries run at once. With a DirStore behind it, a
-// policy that leaves memory is read back from disk by the next Lookup.
+// and how many discoveries run at once. A policy that leaves memory is
+// read back from the Store (here the default MemoryStore; a DirStore keeps
+// it on disk instead) by the next Lookup.
 func ExampleConfig_bounds() {
 	internet := startInternet()
 	defer internet.Stop()
-	dir, err := os.MkdirTemp("", "policycache")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
 
 	cache, err := policycache.New(policycache.Config{
 		Resolver:       &policycache.DNSResolver{Servers: []string{internet.DNS.Addr}},
 		HTTPClient:     internet.Host.Client(),
-		Store:          policycache.DirStore(dir),
 		Logger:         discardLogger(),
 		MaxMemory:      16 << 20, // bytes of policies and answers in memory
 		MaxDiscoveries: 32,       // TXT lookups and fetches at once

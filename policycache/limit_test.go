@@ -86,6 +86,23 @@ func waitFor(cond func() bool) {
 	}
 }
 
+// blackHoleCache is a Cache asking hole, with limit discoveries at once and
+// the DNS timeout dnsTimeout.
+func blackHoleCache(t *testing.T, hole *blackHole, limit int, dnsTimeout time.Duration) *policycache.Cache {
+	t.Helper()
+	c, err := policycache.New(policycache.Config{
+		Resolver:       &policycache.DNSResolver{Servers: []string{hole.Addr}, Timeout: dnsTimeout, Attempts: 1},
+		Now:            newClock().Now,
+		Logger:         discardLogger(),
+		DisableRefresh: true,
+		MaxDiscoveries: limit,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // 10 000 distinct domains against a DNS server that never answers: at
 // most MaxDiscoveries discoveries run, each in one goroutine with one
 // socket; the others wait in a queue without goroutine or socket. Lookups
@@ -97,16 +114,7 @@ func TestDiscoveryCapBlackHole(t *testing.T) {
 	)
 	hole := newBlackHole(t, n)
 	baseFiles := openFiles(t)
-	c, err := policycache.New(policycache.Config{
-		Resolver:       &policycache.DNSResolver{Servers: []string{hole.Addr}, Timeout: time.Hour, Attempts: 1},
-		Now:            newClock().Now,
-		Logger:         discardLogger(),
-		DisableRefresh: true,
-		MaxDiscoveries: limit,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := blackHoleCache(t, hole, limit, time.Hour)
 	lookupCtx, giveUp := context.WithCancel(ctx)
 	errs := make(chan error, n)
 	for i := range n {
@@ -170,16 +178,7 @@ func TestDiscoveryCapDrains(t *testing.T) {
 	)
 	hole := newBlackHole(t, n)
 	baseFiles := openFiles(t)
-	c, err := policycache.New(policycache.Config{
-		Resolver:       &policycache.DNSResolver{Servers: []string{hole.Addr}, Timeout: 5 * time.Millisecond, Attempts: 1},
-		Now:            newClock().Now,
-		Logger:         discardLogger(),
-		DisableRefresh: true,
-		MaxDiscoveries: limit,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := blackHoleCache(t, hole, limit, 5*time.Millisecond)
 	defer c.Close()
 
 	// Count the sockets at every 20th query, from the server's side.
