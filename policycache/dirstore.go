@@ -206,8 +206,13 @@ func syncDir(dir string) {
 // left behind by a crash are removed (by the file system's clock, not
 // Config.Now: file times are real times).
 func (c *Cache) openStore() {
-	d, ok := c.store.(DirStore)
-	if !ok {
+	var d DirStore
+	switch s := c.store.(type) {
+	case DirStore:
+		d = s
+	case *DirStore:
+		d = *s
+	default:
 		return
 	}
 	n, err := d.removeStale(time.Now())
