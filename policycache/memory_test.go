@@ -163,6 +163,11 @@ func retainedHeap(t *testing.T, cfg policycache.Config, domains []string) (retai
 	return with - liveHeap(), accounted
 }
 
+// heapNoise is the error allowed in a difference of two liveHeap figures:
+// what the runtime and the test's servers may hold at one time and not
+// the other.
+const heapNoise = 256 << 10
+
 // liveHeap is the heap in use after a full collection.
 func liveHeap() int64 {
 	var m runtime.MemStats
@@ -186,14 +191,14 @@ func manyDomains(t *testing.T, n int, policy string) (*world, []string) {
 // The estimate behind MaxMemory is not below what a domain with a policy
 // of usual size really keeps alive.
 func TestMemoryPerDomain(t *testing.T) {
-	const n = 200
+	const n = 100
 	w, domains := manyDomains(t, n, enforcePolicy)
 	cfg := w.Config()
 	cfg.Logger = discardLogger()
 	cfg.Store = policycache.DirStore(t.TempDir())
 	retained, accounted := retainedHeap(t, cfg, domains)
 	t.Logf("%d domains with a %d-byte policy: %d bytes retained per domain, %d accounted", n, len(enforcePolicy), retained/n, accounted/n)
-	if retained > accounted*5/4 {
+	if retained > accounted*5/4+heapNoise/n {
 		t.Errorf("%d bytes retained, %d accounted: the estimate is too low", retained, accounted)
 	}
 }
@@ -203,10 +208,10 @@ func TestMemoryPerDomain(t *testing.T) {
 // with the Cache's entries while they are in memory) plus at most
 // MaxMemory; with a DirStore, at most MaxMemory.
 //
-// The test runs with 200 domains; POLICYCACHE_DOMAINS=2000 gives the
+// The test runs with 100 domains; POLICYCACHE_DOMAINS=2000 gives the
 // figures of the package documentation.
 func TestMemory2000LargePolicies(t *testing.T) {
-	n := 200
+	n := 100
 	if v, err := strconv.Atoi(os.Getenv("POLICYCACHE_DOMAINS")); err == nil && v > 0 {
 		n = v
 	}
@@ -246,10 +251,10 @@ func TestMemory2000LargePolicies(t *testing.T) {
 				t.Errorf("accounted %d bytes, bound %d", accounted, tt.bound)
 			}
 			// The default MemoryStore (nil) is outside the accounting.
-			if cfg.Store != nil && retained > accounted+accounted/8 {
+			if cfg.Store != nil && retained > accounted+accounted/8+heapNoise {
 				t.Errorf("retained %d bytes, accounted %d: the estimate is too low", retained, accounted)
 			}
-			if retained > tt.maxBytes {
+			if retained > tt.maxBytes+heapNoise {
 				t.Errorf("retained %d bytes, want at most %d", retained, tt.maxBytes)
 			}
 		})
