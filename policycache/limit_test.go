@@ -268,3 +268,67 @@ func TestQueuedLookupContext(t *testing.T) {
 		t.Errorf("%d queries for example.com, want 1", n)
 	}
 }
+
+// waitTotal waits until n policy requests for domains have arrived in all.
+func (h *policyHost) waitTotal(domains []string, n int) int {
+	for {
+		h.mu.Lock()
+		total := 0
+		for _, d := range domains {
+			total += h.requests[d]
+		}
+		ch := h.changed
+		h.mu.Unlock()
+		if total >= n {
+			return total
+		}
+		<-ch
+	}
+}
+
+// Fetches count against MaxDiscoveries too: with the policy host holding
+// every request, only MaxDiscoveries connections are open, and the queue
+// moves on once they are answered.
+func TestDiscoveryCapFetches(t *testing.T) {
+	const (
+		n     = 40
+		limit = 4
+	)
+	w, domains := manyDomains(t, n, enforcePolicy)
+	cfg := w.Config()
+	cfg.Logger = discardLogger()
+	cfg.MaxDiscoveries = limit
+	c := w.Cache(t, cfg)
+	baseFiles := openFiles(t)
+	release := w.Host.Hold()
+	defer release()
+
+	var wg sync.WaitGroup
+	for _, d := range domains {
+		wg.Go(func() {
+			if res, err := c.Lookup(ctx, d); err != nil || res.Policy == nil {
+				t.Errorf("Lookup(%s): %v, %v", d, err, res.Err)
+			}
+		})
+	}
+	w.Host.waitTotal(domains, limit)
+	waitFor(func() bool { r, q, _ := c.DiscoveryStats(); return r+q == n })
+	running, queued, _ := c.DiscoveryStats()
+	// Both ends of each connection are in this process.
+	files := openFiles(t) - baseFiles
+	t.Logf("%d fetches held by the policy host: %d running, %d queued, %d file descriptors more than before", limit, running, queued, files)
+	if running != limit || queued != n-limit {
+		t.Errorf("%d running, %d queued; want %d, %d", running, queued, limit, n-limit)
+	}
+	if files > 2*limit {
+		t.Errorf("%d more file descriptors, want at most %d (a connection per discovery, both ends)", files, 2*limit)
+	}
+	if total := w.Host.waitTotal(domains, 0); total != limit {
+		t.Errorf("%d requests while held, want %d", total, limit)
+	}
+	release()
+	wg.Wait()
+	if _, _, peak := c.DiscoveryStats(); peak != limit {
+		t.Errorf("peak %d discoveries, want %d", peak, limit)
+	}
+}
