@@ -35,12 +35,21 @@ func TestDirStoreLongDomain(t *testing.T) {
 		t.Fatalf("Get = %q, %v", got, err)
 	}
 
+	// A policy domain this long cannot publish a policy: its _mta-sts
+	// name would be longer than DNS allows. No query, no warning.
+	w := newWorld(t)
+	c := w.Cache(t, w.Config())
+	check(t, "253-byte domain", lookup(t, c, longDomain), summary{FromCache: true, Fresh: true, Type: tlsrpt.PolicyNotFound})
+	if n := w.DNS.Queries("_mta-sts." + longDomain); n != 0 || w.Logs.Count("level=WARN") != 0 {
+		t.Errorf("%d queries, warnings:\n%s", n, w.Logs)
+	}
+
 	// Through a Cache, with the longest policy domain that can publish a
 	// policy (244 bytes: _mta-sts.<domain> must fit in 253): fetched,
 	// stored, and applied from the store after a restart with the policy
 	// host gone.
 	longDomain := longDomain[253-244:]
-	w := newWorld(t)
+	w = newWorld(t)
 	w.Publish(longDomain, "1", enforcePolicy)
 	cfg := w.Config()
 	cfg.Store = policycache.DirStore(t.TempDir())

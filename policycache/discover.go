@@ -131,9 +131,18 @@ func (c *Cache) discover(ctx context.Context, d string, old *entry, proactive bo
 	return e, true
 }
 
+// maxNameLength is the longest domain name in DNS, with its trailing dot
+// (RFC 1035 §2.3.4: 255 octets in wire format).
+const maxNameLength = 254
+
 // lookupTXT looks up the TXT records at name and says how long the answer
 // may be kept (at least minTTL).
 func (c *Cache) lookupTXT(ctx context.Context, name string) ([]string, time.Duration, error) {
+	if len(name) > maxNameLength {
+		// _mta-sts.<domain> of a policy domain longer than 244 bytes: no
+		// such name can exist in DNS, so there is no record to look up.
+		return nil, minTTL, &net.DNSError{Err: "name longer than 253 bytes", Name: name, IsNotFound: true}
+	}
 	var (
 		txts []string
 		ttl  = plainResolverTTL
