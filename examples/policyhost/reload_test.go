@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -218,14 +219,17 @@ func TestReloadSIGHUP(t *testing.T) {
 }
 
 // TestReloadWatch: with -watch, a changed file is reloaded at the next
-// tick, an unchanged one is not, and an invalid one is refused once.
+// tick, an unchanged one is not, and an invalid one is refused once. The
+// file is replaced by renaming, as configuration tools do, since a tick
+// may still be reading it when the test goes on. (A file caught
+// half-written is refused, and read again at the next tick.)
 func TestReloadWatch(t *testing.T) {
 	dir := t.TempDir()
 	config := writeFile(t, dir, "policyhost.json", policyConfig(map[string]string{"a.example": "mx.a.example"}))
 	r := start(t, nil, "-config", config, "-addr", "127.0.0.1:0", "-watch", "5s")
 
 	r.tick() // unchanged: nothing
-	writeFile(t, dir, "policyhost.json", policyConfig(map[string]string{"a.example": "mx2.a.example"}))
+	replaceFile(t, config, policyConfig(map[string]string{"a.example": "mx2.a.example"}))
 	r.tick()
 	r.waitFor(false, `^reloaded .* \(changed on disk\): 1 domains; 0 added, 1 changed, 0 removed$`)
 	r.tick() // unchanged again: the next reload seen is the SIGHUP's
@@ -234,7 +238,7 @@ func TestReloadWatch(t *testing.T) {
 		t.Errorf("a reload %q of an unchanged file", m[1])
 	}
 
-	writeFile(t, dir, "policyhost.json", `{"domains": [{"domain": "a.example", "mode": "testing"`)
+	replaceFile(t, config, `{"domains": [{"domain": "a.example", "mode": "testing"`)
 	r.tick()
 	r.waitFor(true, `level=ERROR msg="reload refused; .*cause="changed on disk".*the JSON ends early`)
 	r.tick() // the same invalid content: not refused again
@@ -242,7 +246,7 @@ func TestReloadWatch(t *testing.T) {
 	r.tick()
 	r.waitFor(true, `level=WARN msg="cannot read the configuration; still serving the previous one"`)
 	r.tick() // still missing: said once
-	writeFile(t, dir, "policyhost.json", policyConfig(map[string]string{"a.example": "mx3.a.example"}))
+	replaceFile(t, config, policyConfig(map[string]string{"a.example": "mx3.a.example"}))
 	r.tick()
 	r.waitFor(false, `^reloaded .* \(changed on disk\): 1 domains; 0 added, 1 changed, 0 removed$`)
 	// Each problem was logged once, however many ticks saw it.
@@ -254,5 +258,15 @@ func TestReloadWatch(t *testing.T) {
 	}
 	if _, body := r.getHTTP("mta-sts.a.example"); !strings.Contains(string(body), "mx: mx3.a.example") {
 		t.Errorf("served %q", body)
+	}
+}
+
+// replaceFile replaces the file name with data by renaming a new file
+// into place.
+func replaceFile(t *testing.T, name, data string) {
+	t.Helper()
+	tmp := writeFile(t, filepath.Dir(name), "."+filepath.Base(name)+".new", data)
+	if err := os.Rename(tmp, name); err != nil {
+		t.Fatal(err)
 	}
 }
