@@ -187,4 +187,3 @@ func (rc *receiver) summaryText(w http.ResponseWriter, _ *http.Request) {
 	writeText(&b, rc.snapshot())
 	send(w, "text/plain; charset=utf-8", b.Bytes())
 }
-

@@ -45,6 +45,14 @@ type intake struct {
 	decoder tlsrpt.Decoder
 	domains map[string]bool // policy domains served; nil means any
 	now     func() time.Time
+	// retentionDays, when not zero, refuses reports that ended before
+	// the retention (they would be deleted at once).
+	retentionDays int
+}
+
+// cutoff returns the first UTC day within the retention.
+func (in *intake) cutoff() string {
+	return in.now().UTC().AddDate(0, 0, -in.retentionDays).Format(time.DateOnly)
 }
 
 // outcome is what intake did with a report.
@@ -112,6 +120,9 @@ func (in *intake) take(raw []byte, email bool) (outcome, error) {
 	r, info, err := in.prepare(raw, email, true)
 	if err != nil {
 		return outcome{}, err
+	}
+	if in.retentionDays > 0 && info.Last < in.cutoff() {
+		return outcome{}, reject("the report's period ended on %s, before the retention of %d days", info.Last, in.retentionDays)
 	}
 	seq, received, err := in.store.put(raw, r.OrganizationName, r.ReportID, info.Last, in.now())
 	if errors.Is(err, errDuplicate) {

@@ -306,6 +306,7 @@ func runClock(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 		now:     now,
 	}
 	if c.dataDir != "" {
+		in.retentionDays = c.retentionDays
 		bad, err := in.load(printf)
 		if err != nil {
 			fmt.Fprintln(stderr, "reportd:", err)
@@ -313,7 +314,7 @@ func runClock(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 		}
 		n, b := in.store.usage()
 		printf("%s: %d reports stored (%d bytes), %d unreadable", escape.Text(c.dataDir), n, b, bad)
-		if err := prune(in, c.retentionDays, printf); err != nil {
+		if err := prune(in, printf); err != nil {
 			fmt.Fprintln(stderr, "reportd:", err)
 			return 1
 		}
@@ -357,12 +358,12 @@ func takeFile(in *intake, name string, printf func(string, ...any)) error {
 }
 
 // prune deletes the reports past the retention.
-func prune(in *intake, retentionDays int, printf func(string, ...any)) error {
-	cutoff := in.now().UTC().AddDate(0, 0, -retentionDays).Format(time.DateOnly)
+func prune(in *intake, printf func(string, ...any)) error {
+	cutoff := in.cutoff()
 	n, err := in.store.prune(cutoff)
 	in.agg.prune(cutoff)
 	if n > 0 {
-		printf("deleted %d reports that ended before %s (-retention-days %d)", n, cutoff, retentionDays)
+		printf("deleted %d reports that ended before %s (-retention-days %d)", n, cutoff, in.retentionDays)
 	}
 	return err
 }
@@ -405,7 +406,7 @@ func serve(ctx context.Context, c *config, tlsConfig *tls.Config, rc *receiver, 
 		case err := <-done:
 			return err
 		case <-tick.C:
-			if err := prune(rc.intake, c.retentionDays, printf); err != nil {
+			if err := prune(rc.intake, printf); err != nil {
 				rc.logger.Error("reportd: retention", "err", err)
 			}
 			continue

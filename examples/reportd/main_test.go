@@ -186,7 +186,8 @@ func TestFormatFromContent(t *testing.T) {
 	files := map[string][]byte{"a.json": gz.Bytes(), "b.json.gz": plain, "c.json": email, "d": plain[:0:0]}
 	files["d"] = append([]byte("  \n"), plain...) // leading white space, no extension
 	var args []string
-	for name, data := range files {
+	for _, name := range []string{"a.json", "b.json.gz", "c.json", "d"} {
+		data := files[name]
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -422,7 +423,7 @@ func get(t testing.TB, client *http.Client, url string) string {
 }
 
 func TestPOST(t *testing.T) {
-	s := server(t, "-data", t.TempDir(), "testdata/stalwart-rpt01.eml")
+	s := server(t, "-data", t.TempDir(), "-retention-days", "5000", "testdata/stalwart-rpt01.eml")
 
 	if code, text := post(t, s.client, s.base+"/v1/tlsrpt", testingReport("r1@sender.example", 1200)); code != http.StatusOK || text != "report stored\n" {
 		t.Fatalf("POST: %d %q", code, text)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -88,7 +89,8 @@ func parseStoredName(name string) (uint64, bool) {
 		return 0, false
 	}
 	seq, err := strconv.ParseUint(seqText, 10, 64)
-	return seq, err == nil
+	_, herr := hex.DecodeString(hashText)
+	return seq, err == nil && herr == nil
 }
 
 // list returns the names of the stored reports in the order received,
@@ -127,7 +129,7 @@ func (s *store) list() ([]string, error) {
 func (s *store) loaded(name string, size int64, org, id, lastDay string) (seq uint64, duplicate bool) {
 	seq, _ = parseStoredName(name)
 	var hash [32]byte
-	fmt.Sscanf(name[13:13+64], "%x", &hash)
+	hex.Decode(hash[:], []byte(name[13:13+64])) // checked by parseStoredName
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq = max(s.seq, seq)

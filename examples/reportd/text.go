@@ -66,12 +66,14 @@ func writeText(w io.Writer, s *summary) {
 		}
 		fmt.Fprintf(w, "    evidence: %s\n", strings.Join(evidence, "; "))
 	}
-	if len(s.Recent) > 0 {
-		fmt.Fprintln(w, "\nfindings of the recent reports (RFC 8460 §4.4)")
-		for _, r := range s.Recent {
-			for _, f := range r.Findings {
-				fmt.Fprintf(w, "  report %s from %s: %s\n", e(r.ReportID), e(r.Organization), e(f))
-			}
+	header := "\nfindings of the recent reports (RFC 8460 §4.4)"
+	for _, r := range s.Recent {
+		if len(r.Findings) > 0 && header != "" {
+			fmt.Fprintln(w, header)
+			header = ""
+		}
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "  report %s from %s: %s\n", e(r.ReportID), e(r.Organization), e(f))
 		}
 	}
 }
