@@ -265,6 +265,7 @@ type testServer struct {
 	mu     sync.Mutex
 	out    bytes.Buffer // everything printed so far
 	lines  chan string  // each line printed after the listening line
+	cancel func()       // SIGTERM
 	stop   func() string
 }
 
@@ -298,7 +299,7 @@ func server(t *testing.T, args ...string) *testServer {
 		done <- runClock(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, &errOut, testNow)
 		pw.Close()
 	}()
-	s := &testServer{client: &http.Client{Timeout: 30 * time.Second}, lines: make(chan string, 1<<16)}
+	s := &testServer{client: &http.Client{Timeout: 30 * time.Second}, lines: make(chan string, 1<<16), cancel: cancel}
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		s.out.WriteString(sc.Text() + "\n")
