@@ -106,14 +106,18 @@ type reportInfo struct {
 	Findings     []string  `json:"findings,omitempty"`
 }
 
-// short returns a copy of at most maxKept bytes of s (plus one, so that
-// escape.Text marks the cut), which does not pin the text s was decoded
-// from.
+// short returns a copy of s cut to at most maxKept bytes on a UTF-8
+// boundary, the cut marked with "...", which does not pin the text s was
+// decoded from. It is for display: de-duplication uses the whole id.
 func short(s string) string {
-	if len(s) > maxKept {
-		s = s[:maxKept+1]
+	if len(s) <= maxKept {
+		return strings.Clone(s)
 	}
-	return strings.Clone(s)
+	n := maxKept - 3
+	for n > maxKept-6 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "..." // the concatenation copies
 }
 
 // policyDomain returns the policy domain of pr, lower case, without the

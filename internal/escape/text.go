@@ -6,27 +6,16 @@ import (
 	"unicode/utf8"
 )
 
-// MaxText is how many bytes of an input Text keeps at most.
-const MaxText = 256
-
 // Text returns s safe to print unquoted on a terminal or in a log line:
 // control characters (C0, DEL, C1), Unicode format characters (such as
 // the bidirectional overrides), invalid UTF-8 and backslashes are written
 // as Go escapes (\n, \x1b, \u202e, \\), so that a name received from the
 // network can neither start a new line nor drive the terminal, and an
-// escape in the output always came from Text. The result keeps at most
-// the first MaxText bytes of s, cut on a UTF-8 boundary, followed by "..."
-// when s is longer.
+// escape in the output always came from Text. Text does not shorten s:
+// bound what you keep of network input before (Quote does both, for
+// errors).
 func Text(s string) string {
-	cut := len(s) > MaxText
-	if cut {
-		n := MaxText
-		for n > MaxText-3 && s[n]&0xC0 == 0x80 {
-			n-- // do not cut a UTF-8 sequence
-		}
-		s = s[:n]
-	}
-	if !cut && isPlain(s) {
+	if isPlain(s) {
 		return s
 	}
 	var b strings.Builder
@@ -59,9 +48,6 @@ func Text(s string) string {
 			b.WriteString(s[i : i+size])
 		}
 		i += size
-	}
-	if cut {
-		b.WriteString("...")
 	}
 	return b.String()
 }
