@@ -1,6 +1,7 @@
 package escape
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -67,4 +68,9 @@ func FuzzText(f *testing.F) {
 			t.Fatalf("Text(%q) = %q is not safe to print", s, q)
 		}
 	})
+}
+
+func ExampleText() {
+	fmt.Println(Text("victim.example: READY\n\x1b[2J"))
+	// Output: victim.example: READY\n\x1b[2J
 }
