@@ -40,6 +40,14 @@
 // policy lines, host and certificate names, server replies) is escaped,
 // so that it can neither forge lines nor drive the terminal.
 //
+// In production, run it from a monitoring system or a daily timer, where
+// outgoing port 25 is open (else -no-starttls), with -json for machines:
+//
+//	check -json -timeout 20s example.com > /var/lib/check/example.com.json
+//
+// and alert on exit status 1. A finding "dns-resolver-failed" is about
+// the machine running check, not the domain: alert on it separately.
+//
 // Exit status: 0 when no error was found (warnings allowed), 1 when there
 // are errors, 2 for bad usage or an invalid domain.
 package main
