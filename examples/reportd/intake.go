@@ -20,6 +20,10 @@ import (
 // reports (below 2^20) no sum of counts can overflow an int64.
 const maxCount = 1 << 40
 
+// maxFuture is how far in the future a report's period may end (clock
+// skew): a later end would stay on the dashboard past any retention.
+const maxFuture = 48 * time.Hour
+
 // maxFindings is the number of Validate findings kept per report.
 const maxFindings = 5
 
@@ -209,6 +213,9 @@ func (in *intake) check(r *tlsrpt.Report, filter bool) error {
 	}
 	if r.DateRange.End.Before(r.DateRange.Start) {
 		return reject("date-range ends before it starts")
+	}
+	if r.DateRange.End.After(in.now().Add(maxFuture)) {
+		return reject("date-range ends on %s, in the future", r.DateRange.End.UTC().Format(time.DateOnly))
 	}
 	served := in.domains == nil || !filter
 	for i := range r.Policies {

@@ -367,3 +367,15 @@ func TestRetention(t *testing.T) {
 		t.Errorf("%d files left", len(stored))
 	}
 }
+
+// TestFutureReportRefused: a period ending after tomorrow would stay on
+// the dashboard past any retention.
+func TestFutureReportRefused(t *testing.T) {
+	s := server(t, "-data", t.TempDir())
+	r := testingReport("future", 1)
+	r.DateRange.Start = r.DateRange.Start.AddDate(100, 0, 0)
+	r.DateRange.End = r.DateRange.End.AddDate(100, 0, 0)
+	if code, text := post(t, s.client, s.base+"/", r); code != http.StatusBadRequest || !strings.Contains(text, "in the future") {
+		t.Errorf("POST: %d %q", code, text)
+	}
+}

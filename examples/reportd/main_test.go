@@ -293,10 +293,10 @@ func server(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
-	var errOut syncBuffer
+	errOut := &syncWriter{w: new(bytes.Buffer)}
 	done := make(chan int, 1)
 	go func() {
-		done <- runClock(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, &errOut, testNow)
+		done <- runClock(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, errOut, testNow)
 		pw.Close()
 	}()
 	s := &testServer{client: &http.Client{Timeout: 30 * time.Second}, lines: make(chan string, 1<<16), cancel: cancel}
@@ -344,22 +344,11 @@ func server(t *testing.T, args ...string) *testServer {
 	return s
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// String returns what was written to s, a *bytes.Buffer.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.(*bytes.Buffer).String()
 }
 
 // testingReport is a report for ready.example, whose testing policy saw

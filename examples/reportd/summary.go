@@ -32,6 +32,7 @@ const (
 	maxDomainsShown = 200
 	maxRows         = 10
 	maxRecent       = 50
+	maxPeriods      = 100 // per domain, the latest
 	// chartDays is the span of the dashboard's chart.
 	chartDays = 30
 	// other names what the caps lump together.
@@ -264,6 +265,9 @@ type domainSummary struct {
 	BySender []count         `json:"failures_by_sending_mta"`
 	ByMX     []count         `json:"failures_by_mx_host"`
 	Periods  []periodSummary `json:"periods"`
+	// PeriodsNotShown counts the earlier periods left out of Periods
+	// (they still count in the verdict, the chart and the tables).
+	PeriodsNotShown int `json:"periods_not_shown,omitempty"`
 }
 
 // dayCount is one day of the chart: the sessions of the reports whose
@@ -388,6 +392,10 @@ func (a *aggregate) domain(domain string, keys []periodKey, now time.Time) domai
 		}
 	}
 	d.ByResult, d.BySender, d.ByMX = top(byResult, maxRows), top(bySender, maxRows), top(byMX, maxRows)
+	if len(d.Periods) > maxPeriods {
+		d.PeriodsNotShown = len(d.Periods) - maxPeriods
+		d.Periods = d.Periods[d.PeriodsNotShown:]
+	}
 	d.Verdict = judge(modes, reporters, len(dayset), a.minReporters)
 	return d
 }

@@ -19,6 +19,9 @@ func writeText(w io.Writer, s *summary) {
 		return
 	}
 	for _, d := range s.Domains {
+		if d.PeriodsNotShown > 0 {
+			fmt.Fprintf(w, "(%s: %d earlier periods not shown)\n", e(d.Domain), d.PeriodsNotShown)
+		}
 		for _, p := range d.Periods {
 			when := p.First
 			if p.Last != p.First {
