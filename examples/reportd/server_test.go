@@ -59,6 +59,8 @@ func variedReport(i int, day time.Time) *tlsrpt.Report {
 
 // postAll POSTs reports from workers goroutines, each with its own
 // encoder and connections, and fails the test on any answer but 200.
+// The Content-Type is application/tlsrpt+json for all: the format is
+// told from the content.
 func postAll(t *testing.T, s *testServer, reports []*tlsrpt.Report, workers int) {
 	t.Helper()
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
@@ -69,12 +71,22 @@ func postAll(t *testing.T, s *testServer, reports []*tlsrpt.Report, workers int)
 			var enc tlsrpt.Encoder
 			var body bytes.Buffer
 			for i := w; i < len(reports); i += workers {
+				// Every tenth gzip, the others plain JSON: cheaper to
+				// encode and decode under the race detector.
 				body.Reset()
-				if err := enc.EncodeGzip(&body, reports[i]); err != nil {
+				var err error
+				if i%10 == 0 {
+					err = enc.EncodeGzip(&body, reports[i])
+				} else {
+					var b []byte
+					b, err = reports[i].MarshalJSON()
+					body.Write(b)
+				}
+				if err != nil {
 					t.Error(err)
 					return
 				}
-				if code, text := postBody(t, client, s.base+"/v1/tlsrpt", tlsrpt.MediaTypeGzip, body.Bytes()); code != http.StatusOK {
+				if code, text := postBody(t, client, s.base+"/v1/tlsrpt", tlsrpt.MediaTypeJSON, body.Bytes()); code != http.StatusOK {
 					t.Errorf("POST: %d %q", code, text)
 				}
 			}
@@ -211,7 +223,7 @@ func TestSIGKILLKeepsAcknowledged(t *testing.T) {
 				acked = append(acked, r.ReportID)
 				n := len(acked)
 				mu.Unlock()
-				if n == 150 {
+				if n == 50 {
 					kill.Do(func() {
 						cmd.Process.Signal(syscall.SIGKILL)
 						close(killed)
