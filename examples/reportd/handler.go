@@ -168,7 +168,7 @@ func (rc *receiver) dashboard(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "the dashboard could not be rendered", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	send(w, "text/html; charset=utf-8", b.Bytes())
 }
 

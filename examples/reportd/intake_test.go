@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -323,13 +325,33 @@ func TestDuplicates(t *testing.T) {
 			t.Errorf("%s: %d %q", name, code, text)
 		}
 	}
+	// Copies arriving together: one is stored, the others acknowledged
+	// once it is on disk.
+	same := gzipReport(t, testingReport("together", 1))
+	var wg sync.WaitGroup
+	var stored atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			code, text := postBody(t, s.client, s.base+"/", tlsrpt.MediaTypeGzip, same)
+			if code != http.StatusOK {
+				t.Errorf("concurrent copy: %d %q", code, text)
+			}
+			if text == "report stored\n" {
+				stored.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := stored.Load(); n != 1 {
+		t.Errorf("%d of 8 concurrent copies stored", n)
+	}
 	s.stop()
 	files, _ := filepath.Glob(filepath.Join(dir, "*"+fileSuffix))
-	if len(files) != 1 {
+	if len(files) != 2 {
 		t.Errorf("%d files stored: %q", len(files), files)
 	}
-	stored, _ := os.ReadFile(files[0])
-	if !bytes.Equal(stored, plain) {
+	first, _ := os.ReadFile(files[0])
+	if !bytes.Equal(first, plain) {
 		t.Errorf("stored bytes differ from those received")
 	}
 }

@@ -335,6 +335,8 @@ func TestSlowClientsDoNotBlock(t *testing.T) {
 		reports = append(reports, r)
 	}
 	postAll(t, s, reports, 16)
+	// 40 dashboards of about 250 KB: more than the socket buffers hold,
+	// so that the server is stuck writing to the stalled reader.
 	t0 := time.Now()
 	defer func() { t.Logf("after the reports: %s", time.Since(t0)) }()
 
@@ -346,7 +348,7 @@ func TestSlowClientsDoNotBlock(t *testing.T) {
 	}
 	defer stalled.Close()
 	stalled.(*net.TCPConn).SetReadBuffer(1024)
-	for range 20 {
+	for range 40 {
 		fmt.Fprintf(stalled, "GET / HTTP/1.1\r\nHost: reportd\r\n\r\nGET /summary HTTP/1.1\r\nHost: reportd\r\n\r\n")
 	}
 

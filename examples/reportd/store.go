@@ -60,7 +60,9 @@ type storedFile struct {
 	size         int64
 	hash, idKey  [32]byte
 	lastDay      string // the report's last UTC day, for retention
-	pendingWrite bool
+	// written, while the file is being written, is closed once it is on
+	// disk or has failed; nil afterwards.
+	written chan struct{}
 }
 
 func newStore(dir string, maxReports int, maxBytes int64) *store {
@@ -162,14 +164,24 @@ func (s *store) loadedUnreadable(size int64) {
 func (s *store) put(raw []byte, org, id, lastDay string, now time.Time) (uint64, time.Time, error) {
 	hash := sha256.Sum256(raw)
 	k := reportKey(org, id)
-	s.mu.Lock()
-	if _, ok := s.hashes[hash]; ok {
+	for {
+		s.mu.Lock()
+		seq, dup := s.hashes[hash]
+		if !dup {
+			seq, dup = s.ids[k]
+		}
+		if !dup {
+			break // with s.mu held
+		}
+		written := s.entries[seq].written
 		s.mu.Unlock()
-		return 0, time.Time{}, errDuplicate
-	}
-	if _, ok := s.ids[k]; ok {
-		s.mu.Unlock()
-		return 0, time.Time{}, errDuplicate
+		if written == nil {
+			return 0, time.Time{}, errDuplicate
+		}
+		// The same report is being written: it is acknowledged as a
+		// duplicate only once it is on disk, and taken as new if its
+		// write failed.
+		<-written
 	}
 	size := int64(len(raw))
 	if s.count+1 > s.maxReports || s.bytes+size > s.maxBytes {
@@ -184,7 +196,9 @@ func (s *store) put(raw []byte, org, id, lastDay string, now time.Time) (uint64,
 	s.hashes[hash], s.ids[k] = seq, seq
 	s.count++
 	s.bytes += size
-	s.entries[seq] = storedFile{name: name, size: size, hash: hash, idKey: k, lastDay: lastDay, pendingWrite: true}
+	written := make(chan struct{})
+	defer close(written)
+	s.entries[seq] = storedFile{name: name, size: size, hash: hash, idKey: k, lastDay: lastDay, written: written}
 	s.mu.Unlock()
 
 	err := s.write(name, raw)
@@ -200,7 +214,7 @@ func (s *store) put(raw []byte, org, id, lastDay string, now time.Time) (uint64,
 		return 0, time.Time{}, err
 	}
 	e := s.entries[seq]
-	e.pendingWrite = false
+	e.written = nil
 	s.entries[seq] = e
 	s.mu.Unlock()
 	if t := s.modTime(name); !t.IsZero() {
@@ -243,7 +257,7 @@ func (s *store) prune(cutoff string) (int, error) {
 	s.mu.Lock()
 	var old []uint64
 	for seq, e := range s.entries {
-		if !e.pendingWrite && e.lastDay < cutoff {
+		if e.written == nil && e.lastDay < cutoff {
 			old = append(old, seq)
 		}
 	}
