@@ -56,10 +56,10 @@ type store struct {
 
 // storedFile is what the store remembers of one stored report.
 type storedFile struct {
-	name         string
-	size         int64
-	hash, idKey  [32]byte
-	lastDay      string // the report's last UTC day, for retention
+	name        string
+	size        int64
+	hash, idKey [32]byte
+	lastDay     string // the report's last UTC day, for retention
 	// written, while the file is being written, is closed once it is on
 	// disk or has failed; nil afterwards.
 	written chan struct{}
