@@ -2,11 +2,13 @@ package inspect
 
 import (
 	"context"
+	"crypto/x509"
 	"net"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/smtpsec/smtpsec/mtasts"
 	"github.com/smtpsec/smtpsec/policycache"
 )
 
@@ -107,5 +109,26 @@ func TestDelegation(t *testing.T) {
 	res = w.check(t, "good.example", w.options())
 	if res.TXTDelegatedTo != "" || res.PolicyHostDelegatedTo != "" {
 		t.Errorf("good.example delegated: %q, %q", res.TXTDelegatedTo, res.PolicyHostDelegatedTo)
+	}
+}
+
+// TestCertificateNamesEscaped: certificate names come from the peer; a
+// finding quotes them escaped.
+func TestCertificateNamesEscaped(t *testing.T) {
+	evil := "mx.example.com\nOK: all good\x1b[2J"
+	c := newChecker("example.com", Options{})
+	c.res.MX = []MXHost{{
+		Host: "mx.example.com", Probed: true, STARTTLS: true,
+		Certificate: &Certificate{DNSNames: []string{evil}, Err: &mtasts.CertificateError{
+			Host: "mx.example.com", Reason: mtasts.CertificateHostMismatch,
+			Err: x509.HostnameError{Certificate: &x509.Certificate{DNSNames: []string{evil}}, Host: "mx.example.com"},
+		}},
+	}}
+	c.judgeProbe(&c.res.MX[0])
+	if len(c.res.Findings) != 1 {
+		t.Fatalf("findings: %v", c.res.Findings)
+	}
+	if m := c.res.Findings[0].Message; strings.ContainsAny(m, "\n\x1b") || !strings.Contains(m, `names mx.example.com\nOK: all good\x1b[2J`) {
+		t.Errorf("message %q", m)
 	}
 }

@@ -45,7 +45,10 @@
 // subject (DNS name, policy URL, MX host or mx pattern), a message that
 // says what is wrong and cites the RFC, and a fix. Fixes that call for a
 // DNS record give the zone-file line to publish (mtasts.DNSRecord), with
-// the id derived from the policy served (mtasts.PolicyID).
+// the id derived from the policy served (mtasts.PolicyID). What peers
+// send and a message quotes (certificate names, SMTP replies, records) is
+// escaped (control characters as Go escapes), so a Finding is safe to
+// print; the Result's own fields hold the values as received.
 //
 // SeverityError means MTA-STS fails: senders fetch no policy, or refuse or
 // fail delivery to an MX host. Result.OK reports whether there is none.
