@@ -148,6 +148,13 @@ func (in *intake) load(logf func(format string, args ...any)) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// What was stored was accepted once: read it back with limits no
+	// smaller than the defaults, whatever -max-size says now.
+	loader := *in
+	loader.decoder = tlsrpt.Decoder{
+		MaxCompressedSize: max(in.decoder.MaxCompressedSize, tlsrpt.MaxMessageSize),
+		MaxReportSize:     max(in.decoder.MaxReportSize, tlsrpt.DefaultMaxReportSize),
+	}
 	bad := 0
 	for _, name := range names {
 		raw, err := readStored(filepath.Join(in.store.dir, name))
@@ -156,7 +163,7 @@ func (in *intake) load(logf func(format string, args ...any)) (int, error) {
 			info *reportInfo
 		)
 		if err == nil {
-			r, info, err = in.prepare(raw, true, false)
+			r, info, err = loader.prepare(raw, true, false)
 		}
 		if err != nil {
 			logf("stored report %s cannot be read: %s", name, escape.Text(err.Error()))
