@@ -120,7 +120,11 @@ func (rc *receiver) receive(w http.ResponseWriter, req *http.Request) {
 func (rc *receiver) reply(w http.ResponseWriter, req *http.Request, code int, msg string, info *reportInfo) {
 	line := escape.Text(msg)
 	if len(line) > maxReply {
-		line = line[:maxReply] + "..."
+		n := maxReply
+		for n > 0 && line[n]&0xC0 == 0x80 {
+			n-- // not inside a UTF-8 sequence
+		}
+		line = line[:n] + "..."
 	}
 	if info != nil {
 		rc.print("POST from %s: %s: %s", escape.Text(req.RemoteAddr), line, describe(info))
