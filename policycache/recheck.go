@@ -36,17 +36,20 @@ func (c *Cache) Recheck(ctx context.Context, domain string) (Result, error) {
 }
 
 // await returns the answer for d that pick gives: the entry it found
-// fresh, or the outcome of the discovery it joined or started, unless ctx
-// ends first. It starts over when the domain's state was removed meanwhile.
+// fresh, or the outcome of the discovery it joined or started (pick counts
+// the caller among its waiters), unless ctx ends first (see gaveUp). It
+// starts over when the domain's state was removed meanwhile.
 func (c *Cache) await(ctx context.Context, d string, pick func(*domainState, string) (*flight, *entry, error)) (Result, error) {
 	for {
-		call, hit, err := pick(c.state(d), d)
+		st := c.state(d)
+		call, hit, err := pick(st, d)
 		if errors.Is(err, errStateGone) {
 			continue
 		}
 		if err != nil {
 			return Result{}, err
 		}
+		st.touch(c.hitNow())
 		if hit != nil {
 			return hit.result, nil
 		}
@@ -54,7 +57,8 @@ func (c *Cache) await(ctx context.Context, d string, pick func(*domainState, str
 		case <-call.done:
 			return call.res, call.err
 		case <-ctx.Done():
-			return Result{}, ctx.Err()
+			c.leave(st, d, call)
+			return c.gaveUp(st, ctx.Err())
 		}
 	}
 }
@@ -69,6 +73,7 @@ func (c *Cache) recheckFlight(st *domainState, d string) (call *flight, hit *ent
 		return nil, nil, errStateGone
 	}
 	if st.call != nil {
+		st.call.waiters++
 		return st.call, nil, nil
 	}
 	now := c.now()
@@ -78,14 +83,14 @@ func (c *Cache) recheckFlight(st *domainState, d string) (call *flight, hit *ent
 		// decide when it is due anyway).
 		return nil, e, nil
 	}
-	if !c.goroutineStarting() {
+	call = &flight{done: make(chan struct{})}
+	if !c.startDiscovery(st, d, call) {
 		return nil, nil, ErrClosed
 	}
 	if !paced {
 		st.recheckAt = now.Add(RecheckInterval)
 	}
-	call = &flight{done: make(chan struct{})}
 	st.call = call
-	go c.run(st, d, call, false)
+	call.waiters++
 	return call, nil, nil
 }

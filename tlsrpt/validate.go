@@ -61,16 +61,16 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRep
 // what the reader accepted leniently (a string mx-host or policy-string, a
 // date-time without a time zone or not in UTC, an empty or malformed IP
 // address, a missing count), so that these quirks of real senders are
-// visible. Sender.Send, Post and Message check the same rules without those
-// notes: the report they write is strict whatever its input was.
-// SHOULD-level advice (a date range of a whole UTC day, a
+// visible. Sender.Send, Post, Message and Outbox.Enqueue check the same
+// rules without those notes: the report they write is strict whatever its
+// input was. SHOULD-level advice (a date range of a whole UTC day, a
 // failure-reason-code with certificate-not-trusted or validation-failure)
 // is not checked.
 func (r *Report) Validate() error { return r.validate(r.notes) }
 
 // validateWritten is Validate without what the decoder read leniently: the
 // check of a report about to be written, which MarshalJSON writes strictly
-// whatever quirks its input had. Send, Post and Message use it.
+// whatever quirks its input had. Send, Post, Message and Enqueue use it.
 func (r *Report) validateWritten() error { return r.validate(nil) }
 
 func (r *Report) validate(notes []Problem) error {
