@@ -48,7 +48,8 @@
 //
 // Record applies the recording rules of RFC 8460 (result type, reason
 // code, IP addresses, MX host) exactly once per session; the day's
-// reports come from the Collector and go out with tlsrpt.Sender:
+// reports come from the Collector and go out with tlsrpt.Sender
+// (tlsrpt.Outbox runs that daily and survives restarts):
 //
 //	reports, err := collector.Reports(ctx, yesterday)
 //	err = sender.Send(ctx, report, record) // HTTPS POST and email
