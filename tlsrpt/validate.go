@@ -2,9 +2,10 @@ package tlsrpt
 
 import (
 	"fmt"
-	"slices"
-	"strconv"
+	"math"
 	"strings"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // A Problem is one finding of Validate: the JSON path of the member, such
@@ -16,10 +17,19 @@ type Problem struct {
 
 func (p Problem) String() string { return p.Path + ": " + p.Message }
 
-// A ValidationError lists every problem Validate found, in document order.
-// It matches ErrInvalidReport.
+// MaxProblems is the number of problems a ValidationError lists at most;
+// it counts the others, so that a report with a million bad entries gives
+// an error of bounded size.
+const MaxProblems = 100
+
+// A ValidationError lists the problems Validate found, in document order:
+// the first MaxProblems, and the number of the others in Omitted. Values
+// from the report are quoted with at most 64 bytes each. It matches
+// ErrInvalidReport.
 type ValidationError struct {
 	Problems []Problem
+	// Omitted counts the problems found after the first MaxProblems.
+	Omitted int
 }
 
 func (e *ValidationError) Error() string {
@@ -31,6 +41,9 @@ func (e *ValidationError) Error() string {
 		}
 		b.WriteString(p.String())
 	}
+	if e.Omitted > 0 {
+		fmt.Fprintf(&b, "; and %d more", e.Omitted)
+	}
 	return b.String()
 }
 
@@ -38,7 +51,9 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidReport }
 
 // Validate checks r against RFC 8460 §4 and returns a *ValidationError
-// listing every problem, or nil. It checks:
+// listing the problems (the first MaxProblems, and a count of the others),
+// or nil. Its memory is bounded by the problems it lists, whatever the
+// size of r. It checks:
 //
 //   - the required members (§4.4): organization-name, date-range with
 //     start-datetime and end-datetime, contact-info, report-id, policies;
@@ -63,28 +78,60 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRep
 // failure-reason-code with certificate-not-trusted or validation-failure)
 // is not checked.
 func (r *Report) Validate() error {
-	v := validator{noted: make(map[string]bool, len(r.notes))}
-	for _, n := range r.notes {
-		v.problems = append(v.problems, n)
-		v.noted[n.Path] = true
-	}
+	// The decoder's notes come in document order; each is listed when the
+	// walk reaches the value it concerns, before what the walk finds there.
+	v := validator{notes: r.notes}
 	v.report(r)
-	if len(v.problems) == 0 {
+	v.enter(math.MaxInt32, math.MaxInt32) // the notes left
+	if len(v.problems) == 0 && v.omitted == 0 {
 		return nil
 	}
-	slices.SortStableFunc(v.problems, func(a, b Problem) int { return comparePaths(a.Path, b.Path) })
-	return &ValidationError{Problems: v.problems}
+	return &ValidationError{Problems: v.problems, Omitted: v.omitted}
 }
 
 type validator struct {
 	problems []Problem
-	noted    map[string]bool // paths with a note from the decoder
+	omitted  int
+	notes    []note   // the decoder's notes not yet listed, in document order
+	noted    []string // paths of the notes of the current value
+}
+
+// enter lists the notes up to the value of policy result pol and failure
+// detail fd (-1 for none), which the walk is about to check, and keeps the
+// paths of that value's notes, so that add does not list a problem twice.
+func (v *validator) enter(pol, fd int32) {
+	v.noted = v.noted[:0]
+	for len(v.notes) > 0 {
+		n := v.notes[0]
+		c := compareEntities(n.pol, n.fd, pol, fd)
+		if c > 0 {
+			break
+		}
+		p := n.problem()
+		if c == 0 {
+			v.noted = append(v.noted, p.Path)
+		}
+		v.list(p)
+		v.notes = v.notes[1:]
+	}
+}
+
+// list adds p to the problems, or counts it past MaxProblems.
+func (v *validator) list(p Problem) {
+	if len(v.problems) < MaxProblems {
+		v.problems = append(v.problems, p)
+	} else {
+		v.omitted++
+	}
 }
 
 func (v *validator) add(path, msg string) {
-	if !v.noted[path] {
-		v.problems = append(v.problems, Problem{Path: path, Message: msg})
+	for _, n := range v.noted {
+		if n == path {
+			return
+		}
 	}
+	v.list(Problem{Path: path, Message: msg})
 }
 
 func (v *validator) required(path, value string) {
@@ -94,6 +141,7 @@ func (v *validator) required(path, value string) {
 }
 
 func (v *validator) report(r *Report) {
+	v.enter(-1, -1)
 	v.required("organization-name", r.OrganizationName)
 	start, end := r.DateRange.Start, r.DateRange.End
 	for _, m := range []struct {
@@ -117,11 +165,12 @@ func (v *validator) report(r *Report) {
 	v.required("contact-info", r.ContactInfo)
 	v.required("report-id", r.ReportID)
 	for i := range r.Policies {
-		v.policyResult(fmt.Sprintf("policies[%d]", i), &r.Policies[i])
+		v.enter(int32(i), -1)
+		v.policyResult(fmt.Sprintf("policies[%d]", i), i, &r.Policies[i])
 	}
 }
 
-func (v *validator) policyResult(prefix string, pr *PolicyResult) {
+func (v *validator) policyResult(prefix string, i int, pr *PolicyResult) {
 	p := &pr.Policy
 	pp := prefix + ".policy."
 	switch p.Type {
@@ -129,7 +178,7 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 		v.add(pp+"policy-type", "missing")
 	case PolicySTS, PolicyTLSA, PolicyNotFound:
 	default:
-		v.add(pp+"policy-type", fmt.Sprintf("unknown policy type %q", p.Type))
+		v.add(pp+"policy-type", "unknown policy type "+escape.Quote(string(p.Type)))
 	}
 	if (p.Type == PolicySTS || p.Type == PolicyTLSA) && len(p.PolicyString) == 0 {
 		v.add(pp+"policy-string", "missing for policy type "+string(p.Type))
@@ -138,14 +187,14 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 	case p.Domain == "":
 		v.add(pp+"policy-domain", "missing")
 	case !isHostName(p.Domain):
-		v.add(pp+"policy-domain", fmt.Sprintf("not a domain name in A-labels: %q", p.Domain))
+		v.add(pp+"policy-domain", "not a domain name in A-labels: "+escape.Quote(p.Domain))
 	}
 	if p.Type == PolicySTS && len(p.MXHost) == 0 && hasMXLine(p.PolicyString) {
 		v.add(pp+"mx-host", "missing, though the policy has mx patterns")
 	}
 	for j, m := range p.MXHost {
 		if !isMXPattern(m) {
-			v.add(fmt.Sprintf("%smx-host[%d]", pp, j), fmt.Sprintf("not an MX host pattern in A-labels: %q", m))
+			v.add(fmt.Sprintf("%smx-host[%d]", pp, j), "not an MX host pattern in A-labels: "+escape.Quote(m))
 		}
 	}
 	s := &pr.Summary
@@ -156,9 +205,22 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 	if s.TotalFailureSessionCount < 0 {
 		v.add(sp+"total-failure-session-count", "negative")
 	}
+	// The check of the sum belongs to the summary, listed before the
+	// failure details: find it first.
 	var sum int64
 	for k := range pr.FailureDetails {
+		if c := pr.FailureDetails[k].FailedSessionCount; c >= 0 && sum >= 0 {
+			sum += c // a sum past int64 is negative and stops here
+		}
+	}
+	if sum > s.TotalFailureSessionCount && s.TotalFailureSessionCount >= 0 {
+		v.add(sp+"total-failure-session-count", fmt.Sprintf(
+			"%d is less than the sum of the failed-session-counts of the failure details (%d)",
+			s.TotalFailureSessionCount, sum))
+	}
+	for k := range pr.FailureDetails {
 		f := &pr.FailureDetails[k]
+		v.enter(int32(i), int32(k))
 		fp := fmt.Sprintf("%s.failure-details[%d].", prefix, k)
 		switch f.ResultType {
 		case "":
@@ -167,30 +229,23 @@ func (v *validator) policyResult(prefix string, pr *PolicyResult) {
 			ResultCertificateNotTrusted, ResultValidationFailure, ResultTLSAInvalid, ResultDNSSECInvalid,
 			ResultDANERequired, ResultSTSPolicyFetchError, ResultSTSPolicyInvalid, ResultSTSWebPKIInvalid:
 		default:
-			v.add(fp+"result-type", fmt.Sprintf("unknown result type %q", f.ResultType))
+			v.add(fp+"result-type", "unknown result type "+escape.Quote(string(f.ResultType)))
 		}
 		switch {
 		case !f.SendingMTAIP.IsValid():
 			v.add(fp+"sending-mta-ip", "missing")
 		case f.SendingMTAIP.Zone() != "":
-			v.add(fp+"sending-mta-ip", fmt.Sprintf("not an IP address: %q has a zone", f.SendingMTAIP))
+			v.add(fp+"sending-mta-ip", "not an IP address: "+escape.Quote(f.SendingMTAIP.String())+" has a zone")
 		}
 		if f.ReceivingIP.Zone() != "" {
-			v.add(fp+"receiving-ip", fmt.Sprintf("not an IP address: %q has a zone", f.ReceivingIP))
+			v.add(fp+"receiving-ip", "not an IP address: "+escape.Quote(f.ReceivingIP.String())+" has a zone")
 		}
 		if f.FailedSessionCount < 0 {
 			v.add(fp+"failed-session-count", "negative")
-		} else if sum >= 0 {
-			sum += f.FailedSessionCount
 		}
 		if f.AdditionalInformation != "" && !isURI(f.AdditionalInformation) {
-			v.add(fp+"additional-information", fmt.Sprintf("not a URI: %q", f.AdditionalInformation))
+			v.add(fp+"additional-information", "not a URI: "+escape.Quote(f.AdditionalInformation))
 		}
-	}
-	if sum > s.TotalFailureSessionCount && s.TotalFailureSessionCount >= 0 {
-		v.add(sp+"total-failure-session-count", fmt.Sprintf(
-			"%d is less than the sum of the failed-session-counts of the failure details (%d)",
-			s.TotalFailureSessionCount, sum))
 	}
 }
 
@@ -204,32 +259,12 @@ func hasMXLine(lines []string) bool {
 	return false
 }
 
-// comparePaths orders JSON paths by the policy result and failure detail
-// they belong to, so that findings come in document order: report members
-// first, then each policy result followed by its failure details.
-func comparePaths(a, b string) int {
-	pa, fa := pathIndex(a, "policies["), pathIndex(a, "failure-details[")
-	pb, fb := pathIndex(b, "policies["), pathIndex(b, "failure-details[")
-	if pa != pb {
-		return pa - pb
+// compareEntities orders the values that notes and problems concern in
+// document order: report members first (-1, -1), then each policy result
+// (pol, -1) followed by its failure details (pol, fd).
+func compareEntities(pol1, fd1, pol2, fd2 int32) int {
+	if pol1 != pol2 {
+		return int(pol1) - int(pol2)
 	}
-	return fa - fb
-}
-
-// pathIndex returns the index after prefix in path p, or -1.
-func pathIndex(p, prefix string) int {
-	i := strings.Index(p, prefix)
-	if i < 0 {
-		return -1
-	}
-	p = p[i+len(prefix):]
-	end := strings.IndexByte(p, ']')
-	if end < 0 {
-		return -1
-	}
-	k, err := strconv.Atoi(p[:end])
-	if err != nil {
-		return -1
-	}
-	return k
+	return int(fd1) - int(fd2)
 }
