@@ -100,7 +100,6 @@ func (r *Report) eachString(f func(string) string) {
 		}
 	}
 	for i := range r.notes {
-		r.notes[i].name = f(r.notes[i].name)
 		r.notes[i].val = f(r.notes[i].val)
 	}
 }

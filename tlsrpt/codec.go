@@ -32,6 +32,24 @@ const (
 	maxPolicyStrings = 100000
 )
 
+// The memory bound of a decode, as the package documentation states it:
+// decoding a report of n bytes of JSON text that holds e policy results and
+// failure details and k policy-string and mx-host elements allocates at
+// most decodeBound(n, e, k) bytes in all (so its peak heap is no more),
+// when its strings are valid UTF-8; each invalid byte in a string the
+// report keeps costs boundPerInvalidByte more (U+FFFD takes three bytes).
+const (
+	boundPerByte        = 3       // the text read in chunks, joined; decoded strings
+	boundPerEntry       = 1280    // a PolicyResult or FailureDetail, its growth and notes
+	boundPerString      = 96      // a string header, its growth
+	boundFixed          = 2 << 20 // the last chunk, buffers, gzip state
+	boundPerInvalidByte = 2
+)
+
+func decodeBound(n, entries, strs int64) int64 {
+	return boundPerByte*n + boundPerEntry*entries + boundPerString*strs + boundFixed
+}
+
 // ErrInvalidReport is matched (errors.Is) by every error that says a report
 // is malformed, too large or fails validation: *SyntaxError,
 // *ValidationError, ErrTooLarge and gzip errors.

@@ -78,10 +78,10 @@ func decodeReport(s string, r *Report, lim limits) error {
 // concerns and where it is, not a formatted message, so that a report with
 // many notes costs little; Problem formats it.
 type note struct {
-	pol, fd int32 // the policy result and failure detail; -1 when outside one
-	ctx     uint8 // the decoder context, for the path
-	kind    uint8 // one of the note* kinds
-	name    string
+	pol, fd int32  // the policy result and failure detail; -1 when outside one
+	ctx     uint8  // the decoder context, for the path
+	kind    uint8  // one of the note* kinds
+	name    uint8  // the member: an index in memberNames
 	val     string // the value, for the kinds that quote it
 }
 
@@ -114,7 +114,7 @@ func (n note) problem() Problem {
 	if strings.Contains(msg, "%s") {
 		msg = strings.Replace(msg, "%s", escape.Quote(n.val), 1)
 	}
-	return Problem{Path: pathOf(int(n.ctx), int(n.pol), int(n.fd), n.name), Message: msg}
+	return Problem{Path: pathOf(int(n.ctx), int(n.pol), int(n.fd), memberNames[n.name]), Message: msg}
 }
 
 // entity returns the policy result and failure detail indices of context
@@ -156,23 +156,24 @@ func pathOf(ctx, pol, fd int, name string) string {
 // path returns the JSON path of member name in the current context.
 func (d *decoder) path(name string) string { return pathOf(d.ctx, d.pol, d.fd, name) }
 
-// note records a lenient reading of member name (a constant of the schema,
-// not a string of the text) in the current context; val is the value for
-// kinds that quote it.
+// note records a lenient reading of member name (one of memberNames) in
+// the current context; val is the value for kinds that quote it.
 func (d *decoder) note(name string, kind uint8, val string) {
-	for _, m := range memberNames {
+	var k uint8
+	for i, m := range memberNames {
 		if m == name {
-			name = m // the constant, so that the note does not keep the text
+			k = uint8(i)
 			break
 		}
 	}
 	pol, fd := entity(d.ctx, d.pol, d.fd)
-	d.notes = append(d.notes, note{pol: pol, fd: fd, ctx: uint8(d.ctx), kind: kind, name: name, val: val})
+	d.notes = append(grow(d.notes), note{pol: pol, fd: fd, ctx: uint8(d.ctx), kind: kind, name: k, val: val})
 }
 
-// memberNames lists the members of the §4.4 schema that notes name.
+// memberNames lists the members of the §4.4 schema that notes name; ""
+// (the value itself) first.
 var memberNames = [...]string{
-	"organization-name", "contact-info", "report-id", "date-range", "policies",
+	"", "organization-name", "contact-info", "report-id", "date-range", "policies",
 	"start-datetime", "end-datetime",
 	"policy", "summary", "failure-details",
 	"policy-type", "policy-string", "policy-domain", "mx-host",
@@ -606,12 +607,13 @@ func (d *decoder) members(member func(name string) error) error {
 
 // once notes a member seen twice in an object (I-JSON, RFC 7493 §2.3,
 // requires unique names); bit (at most 1<<7) identifies the member in
-// seen, whose high byte marks the members already noted, so that an
-// object repeating a member a million times gets one note.
+// seen. Only the first duplicate of an object is noted, so that an object
+// repeating members a million times gets one note.
 func (d *decoder) once(seen *uint16, bit uint16, name string) {
-	if *seen&bit != 0 && *seen&(bit<<8) == 0 {
+	const noted = 1 << 15
+	if *seen&bit != 0 && *seen&noted == 0 {
 		d.note(name, noteDuplicate, "")
-		*seen |= bit << 8
+		*seen |= noted
 	}
 	*seen |= bit
 }

@@ -284,9 +284,9 @@ func hasStringSpecial(w uint64) bool {
 // a non-ASCII byte. Invalid UTF-8 and unpaired surrogates become U+FFFD, as
 // in encoding/json. Without keep the string is only checked.
 //
-// The decoded string is written to a strings.Builder sized for the rest of
-// the JSON string: escapes only shrink it, so it grows (to at most three
-// times the JSON bytes) only for invalid UTF-8, and String does not copy.
+// The decoded string is written to a strings.Builder sized once by
+// decodedSize (at most the JSON bytes, three times those that are invalid
+// UTF-8), and String does not copy it.
 func (d *decoder) strSlow(start, j int, keep bool) (string, error) {
 	s := d.s
 	var buf strings.Builder
@@ -294,7 +294,7 @@ func (d *decoder) strSlow(start, j int, keep bool) (string, error) {
 	seg := start    // start of the bytes not yet copied to buf
 	begin := func() {
 		if !copied && keep {
-			buf.Grow(d.stringEnd(j) - start)
+			buf.Grow(j - start + d.decodedSize(j))
 		}
 		copied = true
 	}
@@ -376,22 +376,56 @@ func (d *decoder) strSlow(start, j int, keep bool) (string, error) {
 	return "", d.eof()
 }
 
-// stringEnd returns the index of the '"' that ends the JSON string in
-// which s[j] lies (a backslash escapes the byte after it), or len(s).
-func (d *decoder) stringEnd(j int) int {
+// decodedSize returns an upper bound of the decoded length of the JSON
+// string whose bytes from s[j] on are not yet decoded: plain bytes count
+// one each, escapes what they stand for, and invalid UTF-8 three (U+FFFD).
+// It stops at the closing '"' or at a byte str rejects.
+func (d *decoder) decodedSize(j int) int {
 	s := d.s
+	n := 0
 	for j < len(s) {
-		k := strings.IndexAny(s[j:], `"\\`)
-		if k < 0 {
-			return len(s)
+		k := j
+		for k+8 <= len(s) && !hasStringSpecial(load64(s, k)) {
+			k += 8
 		}
-		j += k
-		if s[j] == '"' {
-			return j
+		n += k - j
+		j = k
+		if j >= len(s) {
+			break
 		}
-		j += 2
+		switch c := s[j]; {
+		case c == '"' || c < 0x20:
+			return n
+		case c == '\\':
+			if j+1 < len(s) && s[j+1] == 'u' {
+				r, ok := hex4(s, j+2)
+				if !ok {
+					return n
+				}
+				if utf16.IsSurrogate(r) {
+					n += 3 // half a pair (4 bytes for both) or U+FFFD
+				} else {
+					n += utf8.RuneLen(r)
+				}
+				j += 6
+			} else {
+				n++
+				j += 2
+			}
+		case c < utf8.RuneSelf:
+			n++
+			j++
+		default:
+			r, size := utf8.DecodeRuneInString(s[j:])
+			if r == utf8.RuneError && size == 1 {
+				n += 3
+			} else {
+				n += size
+			}
+			j += size
+		}
 	}
-	return len(s)
+	return n
 }
 
 func (d *decoder) badHex(at int) error {

@@ -3,6 +3,7 @@ package tlsrpt
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/smtpsec/smtpsec/internal/escape"
@@ -89,54 +90,104 @@ func (r *Report) Validate() error {
 	return &ValidationError{Problems: v.problems, Omitted: v.omitted}
 }
 
+// A validator walks a report in document order. Its findings name a
+// member relative to the value being checked (the report, a policy result,
+// a failure detail), and nothing is formatted for a finding past
+// MaxProblems, which is only counted.
 type validator struct {
 	problems []Problem
 	omitted  int
-	notes    []note   // the decoder's notes not yet listed, in document order
-	noted    []string // paths of the notes of the current value
+	notes    []note // the decoder's notes not yet listed, in document order
+	noted    []note // the notes of the current value
+	pol, fd  int32  // the current value
+	prefix   string // its path, with a trailing ".", once built
+	built    bool
 }
 
 // enter lists the notes up to the value of policy result pol and failure
-// detail fd (-1 for none), which the walk is about to check, and keeps the
-// paths of that value's notes, so that add does not list a problem twice.
+// detail fd (-1 for none), which the walk is about to check, and keeps
+// that value's notes, so that add does not list a problem twice.
 func (v *validator) enter(pol, fd int32) {
 	v.noted = v.noted[:0]
+	v.pol, v.fd, v.built = pol, fd, false
 	for len(v.notes) > 0 {
 		n := v.notes[0]
 		c := compareEntities(n.pol, n.fd, pol, fd)
 		if c > 0 {
 			break
 		}
-		p := n.problem()
 		if c == 0 {
-			v.noted = append(v.noted, p.Path)
+			v.noted = append(v.noted, n)
 		}
-		v.list(p)
+		if v.full() {
+			v.omitted++
+		} else {
+			v.problems = append(v.problems, n.problem())
+		}
 		v.notes = v.notes[1:]
 	}
 }
 
-// list adds p to the problems, or counts it past MaxProblems.
-func (v *validator) list(p Problem) {
-	if len(v.problems) < MaxProblems {
-		v.problems = append(v.problems, p)
-	} else {
-		v.omitted++
+func (v *validator) full() bool { return len(v.problems) >= MaxProblems }
+
+// path returns the path of member in the current value.
+func (v *validator) path(member string) string {
+	if !v.built {
+		switch {
+		case v.pol < 0:
+			v.prefix = ""
+		case v.fd < 0:
+			v.prefix = fmt.Sprintf("policies[%d].", v.pol)
+		default:
+			v.prefix = fmt.Sprintf("policies[%d].failure-details[%d].", v.pol, v.fd)
+		}
+		v.built = true
 	}
+	return v.prefix + member
 }
 
-func (v *validator) add(path, msg string) {
+// isNoted reports whether a note of the current value concerns member.
+func (v *validator) isNoted(member string) bool {
 	for _, n := range v.noted {
-		if n == path {
-			return
+		var mid string
+		switch n.ctx {
+		case inDateRange:
+			mid = "date-range."
+		case inPolicy:
+			mid = "policy."
+		case inSummary:
+			mid = "summary."
+		}
+		name := memberNames[n.name]
+		if len(member) == len(mid)+len(name) && strings.HasPrefix(member, mid) && member[len(mid):] == name {
+			return true
 		}
 	}
-	v.list(Problem{Path: path, Message: msg})
+	return false
 }
 
-func (v *validator) required(path, value string) {
+// add lists a problem of member of the current value, unless a note
+// covers it.
+func (v *validator) add(member, msg string) { v.addQuoted(member, msg, "", false) }
+
+// addQuoted is add for a message followed by a quoted value.
+func (v *validator) addQuoted(member, msg, val string, quote bool) {
+	if v.isNoted(member) {
+		return
+	}
+	if v.full() {
+		v.omitted++
+		return
+	}
+	if quote {
+		msg += escape.Quote(val)
+	}
+	v.problems = append(v.problems, Problem{Path: v.path(member), Message: msg})
+}
+
+func (v *validator) required(member, value string) {
 	if value == "" {
-		v.add(path, "missing")
+		v.add(member, "missing")
 	}
 }
 
@@ -166,44 +217,46 @@ func (v *validator) report(r *Report) {
 	v.required("report-id", r.ReportID)
 	for i := range r.Policies {
 		v.enter(int32(i), -1)
-		v.policyResult(fmt.Sprintf("policies[%d]", i), i, &r.Policies[i])
+		v.policyResult(i, &r.Policies[i])
 	}
 }
 
-func (v *validator) policyResult(prefix string, i int, pr *PolicyResult) {
+func (v *validator) policyResult(i int, pr *PolicyResult) {
 	p := &pr.Policy
-	pp := prefix + ".policy."
 	switch p.Type {
 	case "":
-		v.add(pp+"policy-type", "missing")
+		v.add("policy.policy-type", "missing")
 	case PolicySTS, PolicyTLSA, PolicyNotFound:
 	default:
-		v.add(pp+"policy-type", "unknown policy type "+escape.Quote(string(p.Type)))
+		v.addQuoted("policy.policy-type", "unknown policy type ", string(p.Type), true)
 	}
 	if (p.Type == PolicySTS || p.Type == PolicyTLSA) && len(p.PolicyString) == 0 {
-		v.add(pp+"policy-string", "missing for policy type "+string(p.Type))
+		v.add("policy.policy-string", "missing for policy type "+string(p.Type))
 	}
 	switch {
 	case p.Domain == "":
-		v.add(pp+"policy-domain", "missing")
+		v.add("policy.policy-domain", "missing")
 	case !isHostName(p.Domain):
-		v.add(pp+"policy-domain", "not a domain name in A-labels: "+escape.Quote(p.Domain))
+		v.addQuoted("policy.policy-domain", "not a domain name in A-labels: ", p.Domain, true)
 	}
 	if p.Type == PolicySTS && len(p.MXHost) == 0 && hasMXLine(p.PolicyString) {
-		v.add(pp+"mx-host", "missing, though the policy has mx patterns")
+		v.add("policy.mx-host", "missing, though the policy has mx patterns")
 	}
 	for j, m := range p.MXHost {
 		if !isMXPattern(m) {
-			v.add(fmt.Sprintf("%smx-host[%d]", pp, j), "not an MX host pattern in A-labels: "+escape.Quote(m))
+			if v.full() {
+				v.omitted++
+				continue
+			}
+			v.addQuoted("policy.mx-host["+strconv.Itoa(j)+"]", "not an MX host pattern in A-labels: ", m, true)
 		}
 	}
 	s := &pr.Summary
-	sp := prefix + ".summary."
 	if s.TotalSuccessfulSessionCount < 0 {
-		v.add(sp+"total-successful-session-count", "negative")
+		v.add("summary.total-successful-session-count", "negative")
 	}
 	if s.TotalFailureSessionCount < 0 {
-		v.add(sp+"total-failure-session-count", "negative")
+		v.add("summary.total-failure-session-count", "negative")
 	}
 	// The check of the sum belongs to the summary, listed before the
 	// failure details: find it first.
@@ -214,38 +267,44 @@ func (v *validator) policyResult(prefix string, i int, pr *PolicyResult) {
 		}
 	}
 	if sum > s.TotalFailureSessionCount && s.TotalFailureSessionCount >= 0 {
-		v.add(sp+"total-failure-session-count", fmt.Sprintf(
-			"%d is less than the sum of the failed-session-counts of the failure details (%d)",
-			s.TotalFailureSessionCount, sum))
+		if v.full() {
+			v.omitted++
+		} else {
+			v.add("summary.total-failure-session-count", fmt.Sprintf(
+				"%d is less than the sum of the failed-session-counts of the failure details (%d)",
+				s.TotalFailureSessionCount, sum))
+		}
 	}
 	for k := range pr.FailureDetails {
-		f := &pr.FailureDetails[k]
 		v.enter(int32(i), int32(k))
-		fp := fmt.Sprintf("%s.failure-details[%d].", prefix, k)
-		switch f.ResultType {
-		case "":
-			v.add(fp+"result-type", "missing")
-		case ResultSTARTTLSNotSupported, ResultCertificateHostMismatch, ResultCertificateExpired,
-			ResultCertificateNotTrusted, ResultValidationFailure, ResultTLSAInvalid, ResultDNSSECInvalid,
-			ResultDANERequired, ResultSTSPolicyFetchError, ResultSTSPolicyInvalid, ResultSTSWebPKIInvalid:
-		default:
-			v.add(fp+"result-type", "unknown result type "+escape.Quote(string(f.ResultType)))
-		}
-		switch {
-		case !f.SendingMTAIP.IsValid():
-			v.add(fp+"sending-mta-ip", "missing")
-		case f.SendingMTAIP.Zone() != "":
-			v.add(fp+"sending-mta-ip", "not an IP address: "+escape.Quote(f.SendingMTAIP.String())+" has a zone")
-		}
-		if f.ReceivingIP.Zone() != "" {
-			v.add(fp+"receiving-ip", "not an IP address: "+escape.Quote(f.ReceivingIP.String())+" has a zone")
-		}
-		if f.FailedSessionCount < 0 {
-			v.add(fp+"failed-session-count", "negative")
-		}
-		if f.AdditionalInformation != "" && !isURI(f.AdditionalInformation) {
-			v.add(fp+"additional-information", "not a URI: "+escape.Quote(f.AdditionalInformation))
-		}
+		v.failureDetail(&pr.FailureDetails[k])
+	}
+}
+
+func (v *validator) failureDetail(f *FailureDetail) {
+	switch f.ResultType {
+	case "":
+		v.add("result-type", "missing")
+	case ResultSTARTTLSNotSupported, ResultCertificateHostMismatch, ResultCertificateExpired,
+		ResultCertificateNotTrusted, ResultValidationFailure, ResultTLSAInvalid, ResultDNSSECInvalid,
+		ResultDANERequired, ResultSTSPolicyFetchError, ResultSTSPolicyInvalid, ResultSTSWebPKIInvalid:
+	default:
+		v.addQuoted("result-type", "unknown result type ", string(f.ResultType), true)
+	}
+	switch {
+	case !f.SendingMTAIP.IsValid():
+		v.add("sending-mta-ip", "missing")
+	case f.SendingMTAIP.Zone() != "":
+		v.add("sending-mta-ip", "not an IP address: "+escape.Quote(f.SendingMTAIP.String())+" has a zone")
+	}
+	if f.ReceivingIP.Zone() != "" {
+		v.add("receiving-ip", "not an IP address: "+escape.Quote(f.ReceivingIP.String())+" has a zone")
+	}
+	if f.FailedSessionCount < 0 {
+		v.add("failed-session-count", "negative")
+	}
+	if f.AdditionalInformation != "" && !isURI(f.AdditionalInformation) {
+		v.addQuoted("additional-information", "not a URI: ", f.AdditionalInformation, true)
 	}
 }
 
