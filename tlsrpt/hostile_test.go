@@ -28,38 +28,46 @@ type repeat struct {
 	n int
 }
 
-// hostileGzip compresses the concatenation of parts (strings and repeats)
-// without holding the text, and returns the gzip stream and the length of
-// the text.
+// hostileGzip returns a gzip stream of the concatenation of parts
+// (strings and repeats) and the length of that text. Each part is a gzip
+// member of its own, and a repeat one member of about 1 MiB appended as
+// often as needed, so that making 50 MiB of text compresses 1 MiB.
 func hostileGzip(tb testing.TB, parts ...any) ([]byte, int64) {
 	tb.Helper()
-	var b bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	var out bytes.Buffer
 	var n int64
-	write := func(s string) {
-		k, _ := io.WriteString(zw, s)
-		n += int64(k)
+	member := func(s string) []byte {
+		var b bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		io.WriteString(zw, s)
+		if err := zw.Close(); err != nil {
+			tb.Fatal(err)
+		}
+		return b.Bytes()
 	}
 	for _, p := range parts {
 		switch p := p.(type) {
 		case string:
-			write(p)
+			out.Write(member(p))
+			n += int64(len(p))
 		case repeat:
-			chunk := strings.Repeat(p.s, 4096)
-			k := p.n
-			for ; k >= 4096; k -= 4096 {
-				write(chunk)
+			per := max(1, (1<<20)/len(p.s))
+			if k := p.n / per; k > 0 {
+				m := member(strings.Repeat(p.s, per))
+				for range k {
+					out.Write(m)
+				}
 			}
-			write(strings.Repeat(p.s, k))
+			if rest := p.n % per; rest > 0 {
+				out.Write(member(strings.Repeat(p.s, rest)))
+			}
+			n += int64(p.n) * int64(len(p.s))
 		}
 	}
-	if err := zw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return b.Bytes(), n
+	return out.Bytes(), n
 }
 
 // allocated returns the bytes f allocates.

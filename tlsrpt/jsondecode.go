@@ -350,6 +350,12 @@ func (d *decoder) dateTime(name string, dst *time.Time) error {
 		return d.stringValue(name, &v) // null, or a type error
 	}
 	start := d.i
+	// The longest date-time that means anything,
+	// "2024-03-01T00:00:00.123456789+00:00", has 35 bytes (digits past the
+	// nanoseconds are dropped): a longer JSON string is not decoded.
+	if end := d.stringEnd(start + 1); end-start-1 > maxDateTimeLen {
+		return d.errAt(start, d.path(name), "not an RFC 3339 date-time: "+escape.Quote(d.s[start+1:end]))
+	}
 	v, err := d.str()
 	if err != nil {
 		return err
@@ -716,6 +722,9 @@ func (d *decoder) failureDetail(f *FailureDetail) error {
 	}
 	return nil
 }
+
+// maxDateTimeLen caps the JSON text of a date-time that is decoded.
+const maxDateTimeLen = 64
 
 // How a date-time gave its time zone.
 const (

@@ -376,6 +376,29 @@ func (d *decoder) strSlow(start, j int, keep bool) (string, error) {
 	return "", d.eof()
 }
 
+// stringEnd returns the index of the '"' that ends the JSON string in
+// which s[j] lies (a backslash escapes the byte after it), or len(s).
+func (d *decoder) stringEnd(j int) int {
+	s := d.s
+	for j < len(s) {
+		for j+8 <= len(s) && !hasStringSpecial(load64(s, j)) {
+			j += 8
+		}
+		if j >= len(s) {
+			break
+		}
+		switch s[j] {
+		case '"':
+			return j
+		case '\\':
+			j += 2
+		default:
+			j++
+		}
+	}
+	return min(j, len(s))
+}
+
 // decodedSize returns an upper bound of the decoded length of the JSON
 // string whose bytes from s[j] on are not yet decoded: plain bytes count
 // one each, escapes what they stand for, and invalid UTF-8 three (U+FFFD).
