@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The hostile inputs of issue 11, generated on the fly as gzip streams of
@@ -73,7 +74,6 @@ func hostileGzip(tb testing.TB, parts ...any) ([]byte, int64) {
 // allocated returns the bytes f allocates.
 func allocated(f func()) int64 {
 	var m0, m1 runtime.MemStats
-	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	f()
 	runtime.ReadMemStats(&m1)
@@ -201,4 +201,55 @@ func TestValidateBounded(t *testing.T) {
 		t.Errorf("Validate allocated %d bytes for %d details (JSON %d bytes), bound %d", got, k+1, n, bound)
 	}
 	t.Logf("Validate: %d problems listed, %d omitted, %d bytes allocated, error %d bytes", len(ve.Problems), ve.Omitted, got, len(verr.Error()))
+}
+
+// FuzzParseReportMemory: the property is the memory bound itself. For any
+// input, plain or gzip, the bytes a decode allocates stay within
+// decodeBound of its JSON text, counting every two bytes of text as a
+// possible entry or policy string (the least "{}," and "”," take) and
+// each invalid UTF-8 byte at its price; the fixed term is the plain
+// case's (no chunks: the length is known), plus the gzip state and one
+// chunk for gzip.
+func FuzzParseReportMemory(f *testing.F) {
+	f.Add([]byte(sampleReportJSON("", "", "", "")))
+	f.Add([]byte(hostileHead + hostilePolicy + strings.Repeat("{},", 5000) + "{}]}]}"))
+	f.Add([]byte(hostileHead + strings.Repeat("{},", 5000) + "{}]}"))
+	f.Add([]byte(hostileHead + `{"policy":{"mx-host":[` + strings.Repeat(`"",`, 5000) + `""]}}]}`))
+	f.Add([]byte(hostileHead + hostilePolicy + `{"result-type":"` + strings.Repeat("\xff", 5000) + `"}]}]}`))
+	f.Add([]byte(hostileHead + hostilePolicy + strings.Repeat(`{"result-type":null,"result-type":"\u00e9","sending-mta-ip":"x"},`, 1000) + "{}]}]}"))
+	gz, _ := hostileGzip(f, hostileHead, hostilePolicy, "{}", repeat{",{}", 20000}, "]}]}")
+	f.Add(gz)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		text := data
+		isGzip := len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
+		if isGzip {
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			if err != nil {
+				return
+			}
+			text, err = io.ReadAll(io.LimitReader(zr, DefaultMaxReportSize+1))
+			if err != nil {
+				return
+			}
+		}
+		n := int64(len(text))
+		invalid := int64(0)
+		for i := 0; i < len(text); {
+			r, size := utf8.DecodeRune(text[i:])
+			if r == utf8.RuneError && size == 1 {
+				invalid++
+			}
+			i += size
+		}
+		entries := min(n/2, DefaultMaxPolicies+DefaultMaxReportFailureDetails+2)
+		strs := min(n/2, maxPolicyStrings+1)
+		bound := decodeBound(n, entries, strs) - boundFixed + 96<<10 + boundPerInvalidByte*invalid
+		if isGzip {
+			bound += 64<<10 + firstChunk + min(n, maxChunk)
+		}
+		got := allocated(func() { ParseReport(bytes.NewReader(data)) })
+		if got > bound {
+			t.Fatalf("%d bytes in (%d of JSON): allocated %d bytes, bound %d", len(data), n, got, bound)
+		}
+	})
 }

@@ -661,9 +661,14 @@ func (d *decoder) failureDetails(pr *PolicyResult) error {
 		}
 		d.ctx = inPolicyResult
 	}
-	if len(d.fds) == 0 {
+	switch n := len(d.fds); {
+	case n == 0:
 		pr.FailureDetails = nil
-	} else {
+	case cap(d.fds)-n <= n/4:
+		// Little room to spare: hand the scratch over rather than copy it.
+		pr.FailureDetails = d.fds[:n:n]
+		d.fds = nil
+	default:
 		pr.FailureDetails = slices.Clone(d.fds)
 	}
 	return nil
