@@ -56,7 +56,7 @@ func decodeBound(n, entries, strs int64) int64 {
 var ErrInvalidReport = errors.New("tlsrpt: invalid report")
 
 // ErrTooLarge is matched (errors.Is) by the error a Decoder returns when the
-// input or the decompressed JSON exceeds its limit.
+// input, the decompressed JSON or a count exceeds its limit: a *LimitError.
 var ErrTooLarge = errors.New("tlsrpt: report too large")
 
 // A LimitError reports input past one of a Decoder's limits: too many
@@ -145,7 +145,9 @@ func ParseReport(r io.Reader) (*Report, error) {
 //
 // Decode reads at most MaxCompressedSize+1 bytes from r and produces at most
 // MaxReportSize+1 bytes of JSON from a gzip stream; one byte past a limit is
-// an error matching ErrTooLarge, returned without reading further. Data
+// an error matching ErrTooLarge, returned without reading further, and so
+// are more than MaxPolicies policy results or MaxFailureDetails failure
+// details (a *LimitError names the limit). Data
 // after the JSON value (other than white space) or after the gzip stream is
 // an error. Errors from r itself are returned wrapped, not as report errors.
 func (d *Decoder) Decode(r io.Reader) (*Report, error) {
