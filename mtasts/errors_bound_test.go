@@ -14,9 +14,18 @@ func TestErrorsQuoteAPrefix(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"policy field name", func() error { _, err := ParsePolicy([]byte("version: STSv1\n" + strings.Repeat("n", 60000) + "\n")); return err }()},
-		{"policy mode", func() error { _, err := ParsePolicy([]byte("version: STSv1\nmode: " + long + "\nmx: a\nmax_age: 1\n")); return err }()},
-		{"policy version", func() error { _, err := ParsePolicy([]byte("version: " + strings.Repeat("v", 60000) + "\n")); return err }()},
+		{"policy field name", func() error {
+			_, err := ParsePolicy([]byte("version: STSv1\n" + strings.Repeat("n", 60000) + "\n"))
+			return err
+		}()},
+		{"policy mode", func() error {
+			_, err := ParsePolicy([]byte("version: STSv1\nmode: " + long + "\nmx: a\nmax_age: 1\n"))
+			return err
+		}()},
+		{"policy version", func() error {
+			_, err := ParsePolicy([]byte("version: " + strings.Repeat("v", 60000) + "\n"))
+			return err
+		}()},
 		{"mx pattern", func() error {
 			_, err := ParsePolicy([]byte("version: STSv1\nmode: enforce\nmx: " + strings.Repeat("a", 60000) + "\nmax_age: 1\n"))
 			return err

@@ -212,9 +212,9 @@ func explainPattern(s string) (off int, msg, fix string) {
 	}
 	if i := strings.IndexByte(s, ':'); i >= 0 {
 		if _, err := netip.ParseAddr(s); err == nil {
-			return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", s), "write the MX host's name"
+			return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", escape.Quote(s)), "write the MX host's name"
 		}
-		return i, "a port or \":\" is not allowed in a host name", "remove " + s[i:]
+		return i, "a port or \":\" is not allowed in a host name", "remove " + escape.Quote(s[i:])
 	}
 	host, base := s, 0
 	if s[0] == '*' {
@@ -261,7 +261,7 @@ func explainPattern(s string) (off int, msg, fix string) {
 		}
 		if i == len(host) && allDigits(label) {
 			if _, err := netip.ParseAddr(host); err == nil && base == 0 {
-				return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", s), "write the MX host's name"
+				return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", escape.Quote(s)), "write the MX host's name"
 			}
 			return base + start, fmt.Sprintf("the last label %s is all digits; mx holds a host name, not an address", escape.Quote(label)), ""
 		}

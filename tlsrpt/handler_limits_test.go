@@ -67,7 +67,7 @@ func TestHandlerAnswersBounded(t *testing.T) {
 	h := &Handler{Strict: true, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Report: func(ctx context.Context, r *Report) error { return nil }}
 	integer, _ := hostileGzip(t, hostileHead, hostilePolicy, `{"result-type":"validation-failure","failed-session-count":`, repeat{"9", 1 << 20}, "}]}]}")
-	bad, _ := hostileGzip(t, hostileHead, hostilePolicy, `{}`, repeat{`,{"result-type":"`+strings.Repeat("\x01", 100)+`"}`, 5000}, "]}]}")
+	bad, _ := hostileGzip(t, hostileHead, hostilePolicy, `{}`, repeat{`,{"result-type":"` + strings.Repeat("\x01", 100) + `"}`, 5000}, "]}]}")
 	for _, tc := range []struct {
 		name, contentType, encoding string
 		body                        []byte
