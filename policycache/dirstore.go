@@ -1,6 +1,8 @@
 package policycache
 
 import (
+	"github.com/smtpsec/smtpsec/internal/atomicfile"
+
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // maxStoredValue bounds what DirStore.Get reads from one file: far more
@@ -17,8 +20,18 @@ import (
 const maxStoredValue = 1 << 20
 
 // tempPrefix starts the names of files being written. No key maps to such a
-// name, because escapeKey escapes a leading dot.
-const tempPrefix = ".tmp-"
+// name, because escapeKey escapes a leading dot. The rest of a temporary
+// name is random digits (os.CreateTemp), so that it stays short whatever
+// the key: a key of 253 bytes (the longest domain name) has a file name of
+// 253 bytes, and its temporary file one of at most 15, both within the
+// NAME_MAX of 255 bytes of common file systems.
+const tempPrefix = atomicfile.TempPrefix
+
+// staleTempAge is how old a temporary file must be before a new Cache
+// removes it as left behind by a crash. A Put holds its temporary file for
+// the time of one write and two fsyncs; an hour-old one belongs to no Put
+// that can still succeed, even in another process sharing the directory.
+const staleTempAge = time.Hour
 
 // DirStore is a Store keeping one file per key in a directory, for a cache
 // that survives restarts. The directory is created (mode 0700) on the
@@ -28,8 +41,8 @@ const tempPrefix = ".tmp-"
 // disk (fsync), renames it over the old file and flushes the directory, so
 // a crash or a kill at any moment leaves either the old value or the new
 // one, never a mixture. Temporary files left behind by a crash have names
-// starting with ".tmp-"; Get never reads them and they may be deleted at
-// any time. A file damaged in some other way is detected by the Cache's
+// starting with ".tmp-"; Get never reads them, and New removes those older
+// than an hour from the directory of a DirStore it is given. A file damaged in some other way is detected by the Cache's
 // checksum and treated as a miss.
 //
 // Keys are used as file names, with every byte other than a lower-case
@@ -68,7 +81,7 @@ func (d DirStore) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // Put atomically replaces the file for key with data.
-func (d DirStore) Put(ctx context.Context, key string, data []byte) (err error) {
+func (d DirStore) Put(ctx context.Context, key string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -76,34 +89,7 @@ func (d DirStore) Put(ctx context.Context, key string, data []byte) (err error) 
 	if err != nil {
 		return err
 	}
-	dir := string(d)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return atomicfile.Write(string(d), filepath.Base(name), data)
 }
 
 // Delete removes the file for key.
@@ -119,6 +105,36 @@ func (d DirStore) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return nil
+}
+
+// removeStale removes the temporary files of Puts that a crash or a kill
+// interrupted: regular files whose names start with tempPrefix (no key's
+// file does) last modified staleTempAge or more before now. It returns how
+// many it removed; a directory that does not exist yet holds none.
+func (d DirStore) removeStale(now time.Time) (int, error) {
+	entries, err := os.ReadDir(string(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, de := range entries {
+		if !strings.HasPrefix(de.Name(), tempPrefix) || !de.Type().IsRegular() {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil || now.Sub(info.ModTime()) < staleTempAge {
+			continue // gone meanwhile, or perhaps still being written
+		}
+		if err := os.Remove(filepath.Join(string(d), de.Name())); err == nil {
+			removed++
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return removed, err
+		}
+	}
+	return removed, nil
 }
 
 // path is the name of the file holding key.
@@ -149,14 +165,24 @@ func escapeKey(key string) string {
 	return b.String()
 }
 
-// syncDir flushes a directory, making a rename inside it durable. It is
-// best effort: some platforms and file systems cannot sync a directory,
-// and the rename is atomic either way.
-func syncDir(dir string) {
-	f, err := os.Open(dir)
-	if err != nil {
+// openStore prepares the Store for use by c: in a DirStore, temporary files
+// left behind by a crash are removed (by the file system's clock, not
+// Config.Now: file times are real times).
+func (c *Cache) openStore() {
+	var d DirStore
+	switch s := c.store.(type) {
+	case DirStore:
+		d = s
+	case *DirStore:
+		d = *s
+	default:
 		return
 	}
-	f.Sync()
-	f.Close()
+	n, err := d.removeStale(time.Now())
+	if n > 0 {
+		c.log.Info("removed temporary files left by an interrupted write", "dir", string(d), "files", n)
+	}
+	if err != nil {
+		c.log.Warn("cleaning temporary files of a DirStore failed", "dir", string(d), "err", err)
+	}
 }
