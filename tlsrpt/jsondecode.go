@@ -110,10 +110,7 @@ var noteMessages = [...]string{
 
 // problem formats n as Validate lists it.
 func (n note) problem() Problem {
-	msg := noteMessages[n.kind]
-	if strings.Contains(msg, "%s") {
-		msg = strings.Replace(msg, "%s", escape.Quote(n.val), 1)
-	}
+	msg := strings.Replace(noteMessages[n.kind], "%s", escape.Quote(n.val), 1)
 	return Problem{Path: pathOf(int(n.ctx), int(n.pol), int(n.fd), memberNames[n.name]), Message: msg}
 }
 
