@@ -218,7 +218,17 @@ func (d *decoder) literal(lit string) error {
 
 // str reads a string at the current position (which holds '"'). Without
 // escapes or invalid UTF-8 it is a substring of the text.
-func (d *decoder) str() (string, error) {
+func (d *decoder) str() (string, error) { return d.scanString(true) }
+
+// skipString checks the string at the current position like str, without
+// keeping it: nothing is allocated.
+func (d *decoder) skipString() error {
+	_, err := d.scanString(false)
+	return err
+}
+
+// scanString is str, which decodes the string only if keep.
+func (d *decoder) scanString(keep bool) (string, error) {
 	s := d.s
 	start := d.i + 1
 	j := start
@@ -233,34 +243,11 @@ func (d *decoder) str() (string, error) {
 			return s[start:j], nil
 		}
 		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return d.strSlow(start, j, true)
+			return d.strSlow(start, j, keep)
 		}
 	}
 	d.i = len(s)
 	return "", d.eof()
-}
-
-// skipString checks the string at the current position like str, without
-// keeping it: nothing is allocated.
-func (d *decoder) skipString() error {
-	s := d.s
-	j := d.i + 1
-	for j+8 <= len(s) && !hasStringSpecial(load64(s, j)) {
-		j += 8
-	}
-	for ; j < len(s); j++ {
-		c := s[j]
-		if c == '"' {
-			d.i = j + 1
-			return nil
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			_, err := d.strSlow(d.i+1, j, false)
-			return err
-		}
-	}
-	d.i = len(s)
-	return d.eof()
 }
 
 // load64 returns the eight bytes at s[i:] as a little-endian word.
