@@ -384,7 +384,7 @@ func (c *Cache) save(ctx context.Context, e *entry) {
 		err = c.store.Delete(ctx, d)
 	} else {
 		s := storedPolicy{Domain: d, ID: e.id, Fetched: e.fetched, Policy: e.policy}
-		err = c.store.Put(ctx, d, s.encode())
+		err = c.putEntry(ctx, d, s.encode(), e.expires)
 	}
 	if err != nil {
 		c.log.Warn("storing an MTA-STS policy failed", "domain", d, "err", err)

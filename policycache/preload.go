@@ -1,0 +1,57 @@
+package policycache
+
+import "context"
+
+// maxPreloaded bounds the policies read from a StoreLister at start; a
+// Store listing more keys than that is not one the Cache filled (a fleet
+// delivering to that many MTA-STS domains would raise it).
+const maxPreloaded = 100000
+
+// preload runs once when the cache starts with a Store that lists its
+// keys: it reads every valid policy in the Store into memory, due for a
+// TXT check at the first Lookup, so that the refresh loop fetches each one
+// again when its refresh time comes, or at once if it has passed while the
+// MTA was down. Keys that are not policy domains in normal form, and
+// entries that are corrupt or expired, are left alone.
+func (c *Cache) preload(l StoreLister) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
+	keys, err := l.Keys(ctx)
+	cancel()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Warn("listing the stored MTA-STS policies failed; they are read when needed", "err", err)
+		}
+		return
+	}
+	if len(keys) > maxPreloaded {
+		c.log.Warn("too many stored MTA-STS policies; reading the first ones", "keys", len(keys), "limit", maxPreloaded)
+		keys = keys[:maxPreloaded]
+	}
+	read := 0
+	for _, k := range keys {
+		if c.ctx.Err() != nil {
+			return
+		}
+		if d, err := normalDomain(k); err != nil || d != k {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
+		now := c.now()
+		e := c.load(ctx, k, now)
+		cancel()
+		if e == nil {
+			continue
+		}
+		e.checkAt = now
+		e.hitUntil = c.hitUntil(now)
+		st := c.state(k)
+		st.mu.Lock()
+		if !st.dead && st.call == nil && st.cur.Load() == nil {
+			st.cur.Store(e)
+			read++
+		}
+		st.mu.Unlock()
+	}
+	c.log.Info("read the stored MTA-STS policies", "keys", len(keys), "policies", read)
+}
