@@ -2,7 +2,7 @@ package redisstore
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -36,14 +36,16 @@ const maxStoredPolicies = 1 << 20
 // distinct failure details of each policy and day fleet-wide, folding the
 // excess as the Collector does (tlsrpt.FailureDetail.Folded).
 //
-// Keys, under the prefix, for a UTC day D (yyyy-mm-dd) and a policy id P
-// (32 hex digits of the SHA-256 of the policy's JSON):
+// Keys, under the prefix, for a UTC day D (yyyy-mm-dd), a policy's JSON
+// J (tlsrpt.AppliedPolicy with encoding/json) and P, the SHA-1 of J in
+// hex (a name, not a security measure):
 //
 //	tlsrpt:days              set of the days with results
-//	tlsrpt:D:policies        hash P → the policy's JSON
-//	tlsrpt:D:counts          hash "P:s" → successful sessions, "P:f" → failed
+//	tlsrpt:D:counts          hash "s"+J → successful sessions, "f"+J → failed
 //	tlsrpt:D:details:P       hash a failure detail's JSON → failed sessions
 //	tlsrpt:D:batches         set of the batch ids added
+//
+// so that a Flush costs the server one HINCRBY per count and detail.
 //
 // A ResultStore is safe for concurrent use. Create it with NewResultStore.
 type ResultStore struct {
@@ -71,8 +73,8 @@ func NewResultStore(client redis.UniversalClient, prefix string, maxFailureDetai
 
 // dayKeys are the keys of one day's results.
 type dayKeys struct {
-	day                                string
-	days, batches, policies, counts, d string
+	day                      string
+	days, batches, counts, d string
 }
 
 func (s *ResultStore) keys(day time.Time) dayKeys {
@@ -80,7 +82,7 @@ func (s *ResultStore) keys(day time.Time) dayKeys {
 	p := s.prefix + "tlsrpt:" + d + ":"
 	return dayKeys{
 		day: d, days: s.prefix + "tlsrpt:days",
-		batches: p + "batches", policies: p + "policies", counts: p + "counts", d: p + "details:",
+		batches: p + "batches", counts: p + "counts", d: p + "details:",
 	}
 }
 
@@ -116,7 +118,7 @@ func (s *ResultStore) add(ctx context.Context, id string, day time.Time, results
 		if err != nil {
 			return fmt.Errorf("redisstore: encoding a policy: %w", err)
 		}
-		args = append(args, policyID(pj), pj, r.Summary.TotalSuccessfulSessionCount,
+		args = append(args, pj, policyID(pj), r.Summary.TotalSuccessfulSessionCount,
 			r.Summary.TotalFailureSessionCount, len(r.FailureDetails))
 		for _, d := range r.FailureDetails {
 			n := d.FailedSessionCount
@@ -137,7 +139,7 @@ func (s *ResultStore) add(ctx context.Context, id string, day time.Time, results
 			args = append(args, dj, fj, n)
 		}
 	}
-	res, err := addScript.Run(ctx, s.client, []string{k.batches, k.days, k.policies, k.counts}, args...).Int64Slice()
+	res, err := addScript.Run(ctx, s.client, []string{k.batches, k.days, k.counts}, args...).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("redisstore: adding the results of %s: %w", k.day, err)
 	}
@@ -148,54 +150,65 @@ func (s *ResultStore) add(ctx context.Context, id string, day time.Time, results
 	return nil
 }
 
-// policyID is the field under which a policy's counts are kept.
+// policyID names the details hash of a policy: the SHA-1 of its JSON in
+// hex, which the delete script computes too (redis.sha1hex).
 func policyID(policyJSON []byte) string {
-	sum := sha256.Sum256(policyJSON)
-	return hex.EncodeToString(sum[:16])
+	sum := sha1.Sum(policyJSON)
+	return hex.EncodeToString(sum[:])
 }
 
 // Results returns the sums stored for day, in two round trips.
 func (s *ResultStore) Results(ctx context.Context, day time.Time) ([]tlsrpt.PolicyResult, error) {
 	k := s.keys(day)
-	var policies, counts *redis.MapStringStringCmd
-	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		policies = p.HGetAll(ctx, k.policies)
-		counts = p.HGetAll(ctx, k.counts)
-		return nil
-	}); err != nil {
+	counts, err := s.client.HGetAll(ctx, k.counts).Result()
+	if err != nil {
 		return nil, fmt.Errorf("redisstore: reading the results of %s: %w", k.day, err)
 	}
-	pm, cm := policies.Val(), counts.Val()
-	if len(pm) > maxStoredPolicies {
-		return nil, fmt.Errorf("redisstore: %d policies stored for %s, more than %d", len(pm), k.day, maxStoredPolicies)
+	if len(counts) > 2*maxStoredPolicies {
+		return nil, fmt.Errorf("redisstore: %d counts stored for %s, more than %d", len(counts), k.day, 2*maxStoredPolicies)
 	}
-	pids := make([]string, 0, len(pm))
-	for pid := range pm {
-		pids = append(pids, pid)
+	byPolicy := make(map[string]*tlsrpt.PolicyResult, len(counts))
+	for field, v := range counts {
+		if len(field) < 2 || field[0] != 's' && field[0] != 'f' {
+			return nil, fmt.Errorf("redisstore: stored count %q of %s", field[:min(len(field), 40)], k.day)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("redisstore: stored count %q of %s", v, k.day)
+		}
+		pj := field[1:]
+		r := byPolicy[pj]
+		if r == nil {
+			r = new(tlsrpt.PolicyResult)
+			if err := json.Unmarshal([]byte(pj), &r.Policy); err != nil {
+				return nil, fmt.Errorf("redisstore: stored policy of %s: %w", k.day, err)
+			}
+			byPolicy[pj] = r
+		}
+		if field[0] == 's' {
+			r.Summary.TotalSuccessfulSessionCount = n
+		} else {
+			r.Summary.TotalFailureSessionCount = n
+		}
 	}
-	slices.Sort(pids)
-	details := make([]*redis.MapStringStringCmd, len(pids))
+	keys := make([]string, 0, len(byPolicy))
+	for pj, r := range byPolicy {
+		if r.Summary.TotalFailureSessionCount > 0 {
+			keys = append(keys, pj)
+		}
+	}
+	slices.Sort(keys)
+	details := make([]*redis.MapStringStringCmd, len(keys))
 	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, pid := range pids {
-			details[i] = p.HGetAll(ctx, k.d+pid)
+		for i, pj := range keys {
+			details[i] = p.HGetAll(ctx, k.d+policyID([]byte(pj)))
 		}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("redisstore: reading the failure details of %s: %w", k.day, err)
 	}
-	results := make([]tlsrpt.PolicyResult, 0, len(pids))
-	for i, pid := range pids {
-		var r tlsrpt.PolicyResult
-		if err := json.Unmarshal([]byte(pm[pid]), &r.Policy); err != nil {
-			return nil, fmt.Errorf("redisstore: stored policy %s of %s: %w", pid, k.day, err)
-		}
-		var err error
-		if r.Summary.TotalSuccessfulSessionCount, err = count(cm, pid+":s"); err != nil {
-			return nil, fmt.Errorf("redisstore: %s: %w", k.day, err)
-		}
-		if r.Summary.TotalFailureSessionCount, err = count(cm, pid+":f"); err != nil {
-			return nil, fmt.Errorf("redisstore: %s: %w", k.day, err)
-		}
+	for i, pj := range keys {
+		r := byPolicy[pj]
 		for dj, n := range details[i].Val() {
 			var d tlsrpt.FailureDetail
 			if err := json.Unmarshal([]byte(dj), &d); err != nil {
@@ -206,22 +219,12 @@ func (s *ResultStore) Results(ctx context.Context, day time.Time) ([]tlsrpt.Poli
 			}
 			r.FailureDetails = append(r.FailureDetails, d)
 		}
-		results = append(results, r)
+	}
+	results := make([]tlsrpt.PolicyResult, 0, len(byPolicy))
+	for _, r := range byPolicy {
+		results = append(results, *r)
 	}
 	return results, nil
-}
-
-// count reads a non-negative count of a counts hash; a missing one is 0.
-func count(m map[string]string, field string) (int64, error) {
-	v, ok := m[field]
-	if !ok {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("stored count %s is %q", field, v)
-	}
-	return n, nil
 }
 
 // Days returns the days with results, oldest first.
@@ -246,7 +249,7 @@ func (s *ResultStore) Days(ctx context.Context) ([]time.Time, error) {
 // days more, so that a batch of the day retried late is not added again.
 func (s *ResultStore) Delete(ctx context.Context, day time.Time) error {
 	k := s.keys(day)
-	err := deleteScript.Run(ctx, s.client, []string{k.batches, k.days, k.policies, k.counts},
+	err := deleteScript.Run(ctx, s.client, []string{k.batches, k.days, k.counts},
 		k.day, k.d, batchIDRetention.Milliseconds()).Err()
 	if err != nil {
 		return fmt.Errorf("redisstore: deleting the results of %s: %w", k.day, err)

@@ -6,12 +6,12 @@ import "github.com/redis/go-redis/v9"
 // check of the batch id and every increment are one step: either the id
 // is new and all counts are added, or it was seen and nothing changes.
 //
-// KEYS: 1 batches set, 2 days set, 3 policies hash, 4 counts hash.
+// KEYS: 1 batches set, 2 days set, 3 counts hash.
 // ARGV: 1 batch id ("" for none), 2 day, 3 max details per policy,
 // 4 prefix of the details hashes, 5 number of policies; then per policy:
-// id, JSON, successes, failures, number of details; then per detail: JSON,
-// JSON of its folded form ("" when it is folded itself), sessions.
-// Returns {1 if added else 0, failed sessions folded}.
+// JSON, SHA-1 of the JSON (hex), successes, failures, number of details;
+// then per detail: JSON, JSON of its folded form ("" when it is folded
+// itself), sessions. Returns {1 if added else 0, failed sessions folded}.
 var addScript = redis.NewScript(`
 if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
 	return {0, 0}
@@ -22,12 +22,11 @@ local dprefix = ARGV[4]
 local i = 6
 local folded = 0
 for _ = 1, tonumber(ARGV[5]) do
-	local pid, s, f, n = ARGV[i], tonumber(ARGV[i+2]), tonumber(ARGV[i+3]), tonumber(ARGV[i+4])
-	redis.call('HSETNX', KEYS[3], pid, ARGV[i+1])
-	if s > 0 then redis.call('HINCRBY', KEYS[4], pid .. ':s', s) end
-	if f > 0 then redis.call('HINCRBY', KEYS[4], pid .. ':f', f) end
+	local pj, s, f, n = ARGV[i], tonumber(ARGV[i+2]), tonumber(ARGV[i+3]), tonumber(ARGV[i+4])
+	if s > 0 then redis.call('HINCRBY', KEYS[3], 's' .. pj, s) end
+	if f > 0 then redis.call('HINCRBY', KEYS[3], 'f' .. pj, f) end
+	local dkey = dprefix .. ARGV[i+1]
 	i = i + 5
-	local dkey = dprefix .. pid
 	for _ = 1, n do
 		local d, fd, c = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2])
 		i = i + 3
@@ -46,13 +45,15 @@ return {1, folded}
 // ARGV[3] milliseconds more, so that a batch of the day retried after the
 // deletion is still recognised.
 //
-// KEYS: 1 batches set, 2 days set, 3 policies hash, 4 counts hash.
+// KEYS: 1 batches set, 2 days set, 3 counts hash.
 // ARGV: 1 day, 2 prefix of the details hashes, 3 retention of the ids.
 var deleteScript = redis.NewScript(`
-for _, pid in ipairs(redis.call('HKEYS', KEYS[3])) do
-	redis.call('DEL', ARGV[2] .. pid)
+for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+	if string.sub(field, 1, 1) == 'f' then
+		redis.call('DEL', ARGV[2] .. redis.sha1hex(string.sub(field, 2)))
+	end
 end
-redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1
