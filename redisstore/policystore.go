@@ -129,4 +129,3 @@ var (
 	_ policycache.ExpiringStore = (*PolicyStore)(nil)
 	_ policycache.StoreLister   = (*PolicyStore)(nil)
 )
-
