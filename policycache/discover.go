@@ -360,19 +360,28 @@ func (c *Cache) load(ctx context.Context, d string, now time.Time) *entry {
 		c.log.Warn("reading a stored MTA-STS policy failed; ignoring it", "domain", d, "err", err)
 		return nil
 	}
+	e, err := c.storedEntry(d, data, now)
+	if err != nil {
+		c.log.Warn("stored MTA-STS policy is corrupt; ignoring it", "domain", d, "err", err)
+	}
+	return e
+}
+
+// storedEntry decodes the stored entry data of d, returning it when it
+// holds a policy still valid at now, or an error when it is corrupt.
+func (c *Cache) storedEntry(d string, data []byte, now time.Time) (*entry, error) {
 	s, err := decodeStored(data)
 	if err == nil && s.Domain != d {
 		err = errors.New("entry is for " + s.Domain)
 	}
 	if err != nil {
-		c.log.Warn("stored MTA-STS policy is corrupt; ignoring it", "domain", d, "err", err)
-		return nil
+		return nil, err
 	}
 	e := c.policyEntry(d, s.ID, s.Policy, s.Fetched)
 	if !e.validAt(now) {
-		return nil
+		return nil, nil
 	}
-	return e
+	return e, nil
 }
 
 // save writes a newly fetched policy to the Store. A policy with max_age 0

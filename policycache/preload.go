@@ -12,7 +12,9 @@ const maxPreloaded = 100000
 // TXT check at the first Lookup, so that the refresh loop fetches each one
 // again when its refresh time comes, or at once if it has passed while the
 // MTA was down. Keys that are not policy domains in normal form, and
-// entries that are corrupt or expired, are left alone.
+// entries that cannot be read, are corrupt or expired, are left alone:
+// the first Lookup of their domain reads them again and logs what is
+// wrong.
 func (c *Cache) preload(l StoreLister) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
@@ -37,9 +39,13 @@ func (c *Cache) preload(l StoreLister) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
-		now := c.now()
-		e := c.load(ctx, k, now)
+		data, err := l.Get(ctx, k)
 		cancel()
+		if err != nil {
+			continue // a Lookup of k reads it again, and says what is wrong
+		}
+		now := c.now()
+		e, _ := c.storedEntry(k, data, now)
 		if e == nil {
 			continue
 		}
