@@ -61,19 +61,22 @@ func (s *PolicyStore) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Put stores data under key, without expiry.
 func (s *PolicyStore) Put(ctx context.Context, key string, data []byte) error {
-	return s.PutExpiring(ctx, key, data, 0)
+	return s.set(ctx, key, data, 0)
 }
 
-// PutExpiring stores data under key for ttl (rounded up to a
-// millisecond); zero or less means without expiry.
+// PutExpiring stores data under key for ttl, rounded up to a millisecond.
+// A ttl of zero or less has run out already: the key is deleted.
 func (s *PolicyStore) PutExpiring(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return s.Delete(ctx, key)
+	}
+	return s.set(ctx, key, data, max(ttl, time.Millisecond))
+}
+
+// set stores data under key, expiring after ttl unless it is zero.
+func (s *PolicyStore) set(ctx context.Context, key string, data []byte, ttl time.Duration) error {
 	if len(data) == 0 || len(data) > maxPolicyEntry {
 		return fmt.Errorf("redisstore: a policy entry of %d bytes (want 1 to %d)", len(data), maxPolicyEntry)
-	}
-	if ttl > 0 {
-		ttl = max(ttl, time.Millisecond)
-	} else {
-		ttl = 0
 	}
 	if err := s.client.Set(ctx, s.key(key), data, ttl).Err(); err != nil {
 		return fmt.Errorf("redisstore: storing a policy: %w", err)

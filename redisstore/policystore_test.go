@@ -47,6 +47,12 @@ func TestPolicyStore(t *testing.T) {
 	if err != nil || !slices.Equal(keys, []string{"example.com", "example.net"}) {
 		t.Fatalf("Keys = %v, %v", keys, err)
 	}
+	if err := s.PutExpiring(ctx, "example.net", []byte("expired"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "example.net"); !errors.Is(err, policycache.ErrCacheMiss) {
+		t.Errorf("Get of an entry stored with no time left: %v", err)
+	}
 	if err := s.Delete(ctx, "example.com"); err != nil {
 		t.Fatal(err)
 	}
