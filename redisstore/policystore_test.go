@@ -20,7 +20,8 @@ func redisstorePolicyStore(t testing.TB, pfx string) *redisstore.PolicyStore {
 // lists them, and refuses oversized values.
 func TestPolicyStore(t *testing.T) {
 	ctx := context.Background()
-	pfx := prefix(t) + "[x]*"
+	base := prefix(t)
+	pfx := base + "[x]*"
 	rc := client(t, sharedAddr)
 	s := redisstore.NewPolicyStore(rc, pfx)
 	if _, err := s.Get(ctx, "example.com"); !errors.Is(err, policycache.ErrCacheMiss) {
@@ -41,7 +42,9 @@ func TestPolicyStore(t *testing.T) {
 	if ttl := rc.PTTL(ctx, pfx+"policy:example.com").Val(); ttl != -1 {
 		t.Errorf("PTTL of a plain entry = %v, want none (-1)", ttl)
 	}
-	rc.Set(ctx, prefix(t)+"other:example.org", "x", 0) // same start, not under the prefix's "policy:"
+	rc.Set(ctx, base+"other:example.org", "x", 0)    // same start, not under the prefix
+	rc.Set(ctx, base+"x*policy:example.org", "x", 0) // matches the prefix as an unescaped glob
+	rc.Set(ctx, pfx+"tlsrpt:days", "x", 0)           // the prefix, not a policy
 	keys, err := s.Keys(ctx)
 	slices.Sort(keys)
 	if err != nil || !slices.Equal(keys, []string{"example.com", "example.net"}) {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,9 +165,13 @@ func client(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
+// prefixes numbers the prefixes given out, so that a test run again in
+// the same process (-count) starts afresh.
+var prefixes atomic.Int64
+
 // prefix is a key prefix of the test's own on the shared server.
 func prefix(t testing.TB) string {
-	return strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + ":"
+	return strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + ":" + strconv.FormatInt(prefixes.Add(1), 10) + ":"
 }
 
 // discard is a logger for what a test does not look at.
