@@ -2,9 +2,8 @@ package policycache
 
 import "context"
 
-// maxPreloaded bounds the policies read from a StoreLister at start; a
-// Store listing more keys than that is not one the Cache filled (a fleet
-// delivering to that many MTA-STS domains would raise it).
+// maxPreloaded bounds the policies read from a StoreLister at start;
+// Config.MaxMemory bounds what they take, as for any other entry.
 const maxPreloaded = 100000
 
 // preload runs once when the cache starts with a Store that lists its
@@ -39,25 +38,31 @@ func (c *Cache) preload(l StoreLister) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
-		data, err := l.Get(ctx, k)
+		data, text, err := c.get(ctx, k) // c.store is l
 		cancel()
 		if err != nil {
 			continue // a Lookup of k reads it again, and says what is wrong
 		}
 		now := c.now()
-		e, _ := c.storedEntry(k, data, now)
+		e, _ := c.storedEntry(k, data, text, now)
 		if e == nil {
 			continue
 		}
 		e.checkAt = now
 		e.hitUntil = c.hitUntil(now)
 		st := c.state(k)
+		over := false
 		st.mu.Lock()
 		if !st.dead && st.call == nil && st.cur.Load() == nil {
+			over = c.account(nil, e)
 			st.cur.Store(e)
+			st.touch(c.hitNow())
 			read++
 		}
 		st.mu.Unlock()
+		if over {
+			c.evict(c.ctx)
+		}
 	}
 	c.log.Info("read the stored MTA-STS policies", "keys", len(keys), "policies", read)
 }

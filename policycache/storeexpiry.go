@@ -23,11 +23,11 @@ type ExpiringStore interface {
 	PutExpiring(ctx context.Context, key string, data []byte, ttl time.Duration) error
 }
 
-// putEntry stores the encoded entry data of policy domain d, whose policy
+// putEntry stores the encoded entry text of policy domain d, whose policy
 // expires at expires.
-func (c *Cache) putEntry(ctx context.Context, d string, data []byte, expires time.Time) error {
+func (c *Cache) putEntry(ctx context.Context, d, text string, expires time.Time) error {
 	if es, ok := c.store.(ExpiringStore); ok {
-		return es.PutExpiring(ctx, d, data, expires.Sub(c.now())+storeGrace)
+		return es.PutExpiring(ctx, d, []byte(text), expires.Sub(c.now())+storeGrace)
 	}
-	return c.store.Put(ctx, d, data)
+	return c.put(ctx, d, text)
 }
