@@ -11,13 +11,8 @@ import (
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
 
-// dayLeader is the interface of package tlsrpt that DayLeader implements.
-type dayLeader interface {
-	Lead(ctx context.Context, day time.Time) (bool, error)
-	Done(ctx context.Context, day time.Time) error
-}
-
-var _ dayLeader = (*redisstore.DayLeader)(nil)
+// DayLeader is the fleet's tlsrpt.DayLeader (Outbox.Leader).
+var _ tlsrpt.DayLeader = (*redisstore.DayLeader)(nil)
 
 // Two MTAs run the daily job at the same instant: one leads, makes one
 // report per domain from both MTAs' counts and enqueues them; the other
