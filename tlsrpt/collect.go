@@ -89,6 +89,7 @@ type Collector struct {
 	spill    map[int64]*aggregate // counts taken from counters, not yet stored
 
 	flushMu sync.Mutex // serializes Flush
+	pending *batch     // offered to a BatchStore, not acknowledged; guarded by flushMu
 }
 
 func (c *Collector) init() {
@@ -451,12 +452,23 @@ func (c *Collector) Overflow() int64 { return c.overflow.Load() }
 // Add per UTC day, oldest first. When the Store fails, the counts not
 // stored are kept and offered again by the next Flush.
 //
+// With a Store that is a BatchStore, each day's counts go as one batch
+// with an id, and a batch whose Add failed is offered again, the same
+// counts with the same id, by the next Flush before anything else: a
+// retried Flush never counts a session twice (see BatchStore).
+//
 // Flush also forgets policies that have recorded nothing for two days; a
 // PolicyCounter kept by the caller goes on working.
 func (c *Collector) Flush(ctx context.Context) error {
 	c.init()
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
+	bs, batched := c.store.(BatchStore)
+	if batched && c.pending != nil {
+		if err := c.sendBatch(ctx, bs, c.pending); err != nil {
+			return err
+		}
+	}
 	today := c.today()
 
 	c.mu.Lock()
@@ -492,6 +504,18 @@ func (c *Collector) Flush(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			c.keep(days[n:], byDay)
 			return err
+		}
+		if batched {
+			id, err := newBatchID()
+			if err != nil {
+				c.keep(days[n:], byDay)
+				return err
+			}
+			if err := c.sendBatch(ctx, bs, &batch{id: id, day: d, results: byDay[d].results()}); err != nil {
+				c.keep(days[n+1:], byDay)
+				return err
+			}
+			continue
 		}
 		if err := c.store.Add(ctx, dayStart(d), byDay[d].results()); err != nil {
 			c.keep(days[n:], byDay)
