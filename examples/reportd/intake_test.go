@@ -156,7 +156,7 @@ func TestKeepDoesNotPin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept := keep(decoded)
+	kept := decoded.Clone()
 	strs := []string{kept.OrganizationName, kept.ReportID, kept.ContactInfo, kept.Policies[0].Policy.Domain,
 		kept.Policies[0].FailureDetails[0].ReceivingMXHostname, string(kept.Policies[0].FailureDetails[0].ResultType)}
 	strs = append(strs, kept.Policies[0].Policy.PolicyString...)
