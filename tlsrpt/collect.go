@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // DefaultMaxFailureDetails is the number of distinct failure details a
@@ -88,6 +90,7 @@ type Collector struct {
 	spill    map[int64]*aggregate // counts taken from counters, not yet stored
 
 	flushMu sync.Mutex // serializes Flush
+	pending *batch     // offered to a BatchStore, not acknowledged; guarded by flushMu
 }
 
 func (c *Collector) init() {
@@ -492,12 +495,23 @@ func (c *Collector) Overflow() int64 { return c.overflow.Load() }
 // Add per UTC day, oldest first. When the Store fails, the counts not
 // stored are kept and offered again by the next Flush.
 //
+// With a Store that is a BatchStore, each day's counts go as one batch
+// with an id, and a batch whose Add failed is offered again, the same
+// counts with the same id, by the next Flush before anything else: a
+// retried Flush never counts a session twice (see BatchStore).
+//
 // Flush also forgets policies that have recorded nothing for two days; a
 // PolicyCounter kept by the caller goes on working.
 func (c *Collector) Flush(ctx context.Context) error {
 	c.init()
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
+	bs, batched := c.store.(BatchStore)
+	if batched && c.pending != nil {
+		if err := c.sendBatch(ctx, bs, c.pending); err != nil {
+			return err
+		}
+	}
 	today := c.today()
 
 	c.mu.Lock()
@@ -533,6 +547,18 @@ func (c *Collector) Flush(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			c.keep(days[n:], byDay)
 			return err
+		}
+		if batched {
+			id, err := newBatchID()
+			if err != nil {
+				c.keep(days[n:], byDay)
+				return err
+			}
+			if err := c.sendBatch(ctx, bs, &batch{id: id, day: d, results: byDay[d].results()}); err != nil {
+				c.keep(days[n+1:], byDay)
+				return err
+			}
+			continue
 		}
 		if err := c.store.Add(ctx, dayStart(d), byDay[d].results()); err != nil {
 			c.keep(days[n:], byDay)
@@ -585,7 +611,7 @@ func (c *Collector) Reports(ctx context.Context, day time.Time) ([]*Report, erro
 		submitter = contactDomain(c.ContactInfo)
 	}
 	if submitter == "" {
-		return nil, fmt.Errorf("tlsrpt: no domain in Collector.ContactInfo %q; set Collector.Submitter", c.ContactInfo)
+		return nil, fmt.Errorf("tlsrpt: no domain in Collector.ContactInfo %s; set Collector.Submitter", escape.Quote(c.ContactInfo))
 	}
 	if err := c.Flush(ctx); err != nil {
 		return nil, err

@@ -27,25 +27,15 @@ func isFetchFailure(t ResultType) bool {
 
 // checkPolicy checks the normal policy p the way Validate checks the policy
 // of a report. fetchOnly is set for an sts policy without policy-string,
-// which only sessions with a fetch failure may be recorded under.
+// which only sessions with a fetch failure may be recorded under (Validate
+// accepts it with those alone).
 func checkPolicy(p *AppliedPolicy) (fetchOnly bool, err error) {
 	fetchOnly = p.Type == PolicySTS && len(p.PolicyString) == 0
 	pr := PolicyResult{Policy: *p}
 	if fetchOnly {
-		pr.FailureDetails = []FailureDetail{{ResultType: ResultSTSPolicyFetchError}}
+		pr.Policy.PolicyString = []string{"version: STSv1"} // stands for the policy that was not fetched
 	}
-	var v validator
-	v.policyResult("policy", &pr)
-	var problems []Problem
-	for _, pb := range v.problems {
-		if pathIndex(pb.Path, "failure-details[") < 0 && pb.Path != "policy.summary.total-failure-session-count" {
-			problems = append(problems, pb)
-		}
-	}
-	if len(problems) > 0 {
-		return fetchOnly, fmt.Errorf("%w: %w", ErrNotRecorded, &ValidationError{Problems: problems})
-	}
-	return fetchOnly, nil
+	return fetchOnly, checkResult(&pr)
 }
 
 // checkDetail checks a failure detail, in normal form, before its first
@@ -57,15 +47,20 @@ func (pc *PolicyCounter) checkDetail(k *FailureDetail) error {
 	}
 	d := *k
 	d.FailedSessionCount = 1
-	pr := PolicyResult{
+	return checkResult(&PolicyResult{
 		Policy:         AppliedPolicy{Type: PolicyNotFound, Domain: "example.com"}, // checked by checkPolicy
 		Summary:        Summary{TotalFailureSessionCount: 1},
 		FailureDetails: []FailureDetail{d},
-	}
+	})
+}
+
+// checkResult runs Validate's checks of one policy result.
+func checkResult(pr *PolicyResult) error {
 	var v validator
-	v.policyResult("policy", &pr)
+	v.enter(0, -1)
+	v.policyResult(0, pr)
 	if len(v.problems) > 0 {
-		return fmt.Errorf("%w: %w", ErrNotRecorded, &ValidationError{Problems: v.problems})
+		return fmt.Errorf("%w: %w", ErrNotRecorded, &ValidationError{Problems: v.problems, Omitted: v.omitted})
 	}
 	return nil
 }

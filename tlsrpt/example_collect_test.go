@@ -228,7 +228,7 @@ func ExamplePolicyCounter_Failure() {
 	}
 	fmt.Println("valid:", reports[0].Validate() == nil, reports[0].Policies[0].Summary)
 	// Output:
-	// true tlsrpt: session not recorded: tlsrpt: invalid report: policy.failure-details[0].sending-mta-ip: missing
+	// true tlsrpt: session not recorded: tlsrpt: invalid report: policies[0].failure-details[0].sending-mta-ip: missing
 	// <nil>
 	// a success: true dropped: 2
 	// valid: true {0 1}

@@ -1,7 +1,8 @@
 // Package atomicfile writes files so that a crash or a kill at any moment
 // leaves either the old contents or the new ones, never a mixture, and
 // durably before returning; and reads them back with a size cap. It is the
-// one way the module's directory stores (tlsrpt.DirOutbox) write.
+// one way the module's directory stores (policycache.DirStore,
+// tlsrpt.DirOutbox) write.
 package atomicfile
 
 import (
@@ -27,7 +28,9 @@ func Write(dir, name string, data []byte) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, TempPrefix+name+"-*")
+	// The temporary name holds no part of name, so that a name of up to
+	// NAME_MAX (255) bytes can be written.
+	tmp, err := os.CreateTemp(dir, TempPrefix+"*")
 	if err != nil {
 		return err
 	}
