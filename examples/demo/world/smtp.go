@@ -3,6 +3,7 @@ package world
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -49,20 +50,30 @@ type SMTP struct {
 	mu   sync.Mutex
 	msgs []Message
 	open map[net.Conn]struct{}
+	// arrived is closed, and replaced, whenever a message is accepted.
+	arrived chan struct{}
 }
 
-// ListenSMTP starts an MX called name that presents cert after STARTTLS.
+// ListenSMTP starts an MX called name that presents cert after STARTTLS,
+// on a random port of 127.0.0.1.
 func ListenSMTP(name string, cert tls.Certificate) (*SMTP, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ListenSMTPAt("127.0.0.1:0", name, cert)
+}
+
+// ListenSMTPAt is ListenSMTP on the loopback address addr, such as
+// "127.0.0.2:25" inside a private network namespace.
+func ListenSMTPAt(addr, name string, cert tls.Certificate) (*SMTP, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	s := &SMTP{
-		Name: name,
-		Addr: ln.Addr().String(),
-		ln:   ln,
-		tls:  &tls.Config{Certificates: []tls.Certificate{cert}},
-		open: map[net.Conn]struct{}{},
+		Name:    name,
+		Addr:    ln.Addr().String(),
+		ln:      ln,
+		tls:     &tls.Config{Certificates: []tls.Certificate{cert}},
+		open:    map[net.Conn]struct{}{},
+		arrived: make(chan struct{}),
 	}
 	s.wg.Add(1)
 	go s.accept()
@@ -74,6 +85,24 @@ func (s *SMTP) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.msgs...)
+}
+
+// WaitMessages waits until the listener has accepted at least n messages
+// and returns them, or returns ctx's error.
+func (s *SMTP) WaitMessages(ctx context.Context, n int) ([]Message, error) {
+	for {
+		s.mu.Lock()
+		msgs, arrived := s.msgs, s.arrived
+		s.mu.Unlock()
+		if len(msgs) >= n {
+			return append([]Message(nil), msgs...), nil
+		}
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // Close stops the listener, closes open sessions and waits for them.
@@ -230,6 +259,8 @@ func (s *SMTP) session(c net.Conn) {
 			s.mu.Lock()
 			s.msgs = append(s.msgs, *msg)
 			n := len(s.msgs)
+			close(s.arrived)
+			s.arrived = make(chan struct{})
 			s.mu.Unlock()
 			msg = nil
 			err = conn.reply(fmt.Sprintf("250 2.0.0 ok: queued as %d", n))
