@@ -60,7 +60,7 @@ func (dm *daemon) query(ctx context.Context, zoneName, domain string, stdout, st
 	switch {
 	case strings.HasPrefix(reply, "OK "):
 		return 0
-	case strings.HasPrefix(reply, "TEMP "):
+	case strings.HasPrefix(reply, "TEMP "), strings.HasPrefix(reply, "TIMEOUT "):
 		return 4
 	}
 	return 3
@@ -79,6 +79,8 @@ func reasonText(o outcome) string {
 		return "a policy could not be fetched and none is cached (RFC 8461 §3.3 fail-open), or the zone fails open when undetermined"
 	case outUndetermined:
 		return "whether the domain has a policy could not be determined (DNS failure or timeout): Postfix defers and retries"
+	case outTimeout:
+		return "the discovery did not end before the request deadline (it goes on; the next request may have the answer): Postfix defers and retries"
 	case outBadKey:
 		return "the key is not a domain MTA-STS applies to (parent-domain retry, address literal or invalid name)"
 	case outClosing:

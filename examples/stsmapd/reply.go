@@ -26,9 +26,11 @@ const (
 	// in a zone configured to fail open: NOTFOUND.
 	outFailOpen
 	// outUndetermined: the DNS lookup failed or timed out with nothing
-	// cached, or the request deadline passed: TEMP, so that Postfix
-	// defers and retries.
+	// cached: TEMP, so that Postfix defers and retries.
 	outUndetermined
+	// outTimeout: the request deadline passed while the discovery runs
+	// on: TIMEOUT, which Postfix treats as TEMP.
+	outTimeout
 	// outBadKey: a parent-domain retry, an address literal or an invalid
 	// domain: NOTFOUND.
 	outBadKey
@@ -44,6 +46,7 @@ var outcomeNames = [numOutcomes]string{
 	outTesting:      "testing",
 	outFailOpen:     "fail_open",
 	outUndetermined: "undetermined",
+	outTimeout:      "timeout",
 	outBadKey:       "bad_key",
 	outClosing:      "closing",
 }
@@ -53,6 +56,7 @@ var outcomeNames = [numOutcomes]string{
 const (
 	replyNotFound     = "NOTFOUND "
 	replyUndetermined = "TEMP MTA-STS policy could not be determined (DNS failure or timeout); try again later"
+	replyTimeout      = "TIMEOUT MTA-STS policy discovery still running at the request deadline; try again later"
 	replyClosing      = "TEMP MTA-STS policy daemon shutting down"
 	replyOverload     = "TEMP MTA-STS policy daemon overloaded: too many connections"
 	replyNotRequest   = "PERM request is not \"NAME KEY\""
@@ -70,7 +74,10 @@ func decide(z *zone, res *policycache.Result, err error) outcome {
 		}
 		// The request's deadline passed (context.DeadlineExceeded) while
 		// the discovery runs on: not determined in time.
-		return z.undetermined()
+		if z.FailOpenUndetermined {
+			return outFailOpen
+		}
+		return outTimeout
 	}
 	if p := res.Policy; p != nil {
 		switch {
@@ -128,6 +135,8 @@ func appendReply(dst []byte, z *zone, o outcome, res *policycache.Result) []byte
 		return dst
 	case outUndetermined:
 		return append(dst, replyUndetermined...)
+	case outTimeout:
+		return append(dst, replyTimeout...)
 	case outClosing:
 		return append(dst, replyClosing...)
 	}
