@@ -23,7 +23,7 @@ func TestFramingErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := dial(t, dm)
-			cl.send(netstring("postfix " + enforceDomain) + tc.raw)
+			cl.send(netstring("postfix "+enforceDomain) + tc.raw)
 			if got := cl.reply(); got != enforceReply {
 				t.Errorf("request before the bad one: %q, want %q", got, enforceReply)
 			}
@@ -97,7 +97,7 @@ func TestKeyForms(t *testing.T) {
 		{"[enforce.test]x", "NOTFOUND "},
 		{"enforce.test:port", "NOTFOUND "},
 		{"a." + strings.Repeat("b", 64) + ".test", "NOTFOUND "}, // 64-byte label
-		{strings.Repeat("a.", 130) + "test", "NOTFOUND "},        // longer than 253
+		{strings.Repeat("a.", 130) + "test", "NOTFOUND "},       // longer than 253
 		{"bücher.test", "NOTFOUND "},                            // U-label: looked up as xn--bcher-kva.test
 		{"\xff\xfe.test", "NOTFOUND "},                          // not UTF-8
 		{"a b.test", "NOTFOUND "},

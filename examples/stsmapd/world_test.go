@@ -48,7 +48,11 @@ type testWorld struct {
 	policies map[string]*mtasts.Policy
 }
 
-func newTestWorld(t testing.TB) *testWorld {
+func newTestWorld(t testing.TB) *testWorld { return newTestWorldWith(t, nil) }
+
+// newTestWorldWith is newTestWorld with the extra domains too, each with
+// a policy in mode enforce for mx1.<domain>.
+func newTestWorldWith(t testing.TB, extra []string) *testWorld {
 	t.Helper()
 	start := time.Now()
 	w := &testWorld{Clock: world.NewClock(start), policies: map[string]*mtasts.Policy{}}
@@ -61,15 +65,17 @@ func newTestWorld(t testing.TB) *testWorld {
 	}
 	t.Cleanup(w.DNS.Close)
 	w.Net = world.NewNetwork(w.DNS.Addr)
-	names := make([]string, len(worldDomains))
-	for i, d := range worldDomains {
-		names[i] = "mta-sts." + d
+	var names []string
+	for _, d := range append(append([]string(nil), worldDomains...), extra...) {
+		names = append(names, "mta-sts."+d)
 	}
-	cert, err := w.CA.Issue(names...)
-	if err != nil {
-		t.Fatal(err)
+	certs := make([]tls.Certificate, len(names))
+	for i, n := range names {
+		if certs[i], err = w.CA.Issue(n); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if w.host, err = world.ServeHTTPS(cert, &mtasts.Handler{Policy: w.policy}); err != nil {
+	if w.host, err = world.ServeHTTPSCerts(&mtasts.Handler{Policy: w.policy}, certs...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.host.Close)
@@ -82,6 +88,9 @@ func newTestWorld(t testing.TB) *testWorld {
 	w.publish(t, noneDomain, mtasts.ModeNone, "mx1.none.test")
 	w.publish(t, changeDomain, mtasts.ModeEnforce, "old.change.test")
 	w.DNS.SetTXT("_mta-sts."+brokenDomain, testTTL, "v=STSv1; id=broken1;")
+	for _, d := range extra {
+		w.publish(t, d, mtasts.ModeEnforce, "mx1."+d)
+	}
 	return w
 }
 
@@ -245,4 +254,13 @@ func metricsText(dm *daemon) string {
 	rec := httptest.NewRecorder()
 	dm.metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return rec.Body.String()
+}
+
+// manyDomains returns n policy domains d0.many.test, d1.many.test, ...
+func manyDomains(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "d" + strconv.Itoa(i) + ".many.test"
+	}
+	return out
 }
