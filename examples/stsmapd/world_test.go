@@ -48,11 +48,16 @@ type testWorld struct {
 	policies map[string]*mtasts.Policy
 }
 
-func newTestWorld(t testing.TB) *testWorld { return newTestWorldWith(t, nil) }
+func newTestWorld(t testing.TB) *testWorld { return newTestWorldOn(t, "", nil) }
 
 // newTestWorldWith is newTestWorld with the extra domains too, each with
 // a policy in mode enforce for mx1.<domain>.
-func newTestWorldWith(t testing.TB, extra []string) *testWorld {
+func newTestWorldWith(t testing.TB, extra []string) *testWorld { return newTestWorldOn(t, "", extra) }
+
+// newTestWorldOn is newTestWorldWith with the DNS server on dnsAddr
+// ("127.0.0.1:53" in a private network namespace); "" means a random
+// port.
+func newTestWorldOn(t testing.TB, dnsAddr string, extra []string) *testWorld {
 	t.Helper()
 	start := time.Now()
 	w := &testWorld{Clock: world.NewClock(start), policies: map[string]*mtasts.Policy{}}
@@ -60,7 +65,12 @@ func newTestWorldWith(t testing.TB, extra []string) *testWorld {
 	if w.CA, err = world.NewCA(start); err != nil {
 		t.Fatal(err)
 	}
-	if w.DNS, err = world.ListenDNS(); err != nil {
+	if dnsAddr == "" {
+		w.DNS, err = world.ListenDNS()
+	} else {
+		w.DNS, err = world.ListenDNSAt(dnsAddr)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.DNS.Close)
