@@ -152,6 +152,14 @@ func (dm *daemon) start() error {
 	if err != nil {
 		return err
 	}
+	if network == "unix" {
+		// Postfix's smtp processes (user postfix) must be able to connect;
+		// what they learn is public data.
+		if err := os.Chmod(addr, 0o666); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	dm.ln = ln
 	dm.served = make(chan error, 2)
 	if dm.cfg.Metrics != "" {
