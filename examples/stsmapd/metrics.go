@@ -99,29 +99,22 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k := range numBadRequests {
 		fmt.Fprintf(b, "stsmapd_bad_requests_total{kind=%q} %d\n", badRequestNames[k], m.badRequests[k].Load())
 	}
-	fmt.Fprintln(b, "# HELP stsmapd_discoveries_total MTA-STS TXT lookups made by the policy cache.")
-	fmt.Fprintln(b, "# TYPE stsmapd_discoveries_total counter")
-	fmt.Fprintf(b, "stsmapd_discoveries_total %d\n", m.discoveries.Load())
-	fmt.Fprintln(b, "# HELP stsmapd_fetches_total MTA-STS policy fetches (HTTPS requests).")
-	fmt.Fprintln(b, "# TYPE stsmapd_fetches_total counter")
-	fmt.Fprintf(b, "stsmapd_fetches_total %d\n", m.fetches.Load())
+	single(b, "stsmapd_discoveries_total", "counter", "MTA-STS TXT lookups made by the policy cache.", m.discoveries.Load())
+	single(b, "stsmapd_fetches_total", "counter", "MTA-STS policy fetches (HTTPS requests).", m.fetches.Load())
 	fmt.Fprintln(b, "# HELP stsmapd_fetch_failures_total Failed policy fetches, by the RFC 8461 rule broken.")
 	fmt.Fprintln(b, "# TYPE stsmapd_fetch_failures_total counter")
 	for r := mtasts.FetchNetwork; r <= mtasts.FetchPolicyInvalid; r++ {
 		fmt.Fprintf(b, "stsmapd_fetch_failures_total{reason=%q} %d\n", r.String(), m.fetchFailures[r].Load())
 	}
-	fmt.Fprintln(b, "# HELP stsmapd_cached_policies Policies in the store known to this process.")
-	fmt.Fprintln(b, "# TYPE stsmapd_cached_policies gauge")
-	fmt.Fprintf(b, "stsmapd_cached_policies %d\n", m.storedPolicies())
-	fmt.Fprintln(b, "# HELP stsmapd_connections Socketmap connections open now.")
-	fmt.Fprintln(b, "# TYPE stsmapd_connections gauge")
-	fmt.Fprintf(b, "stsmapd_connections %d\n", m.connections.Load())
-	fmt.Fprintln(b, "# HELP stsmapd_connections_accepted_total Socketmap connections served.")
-	fmt.Fprintln(b, "# TYPE stsmapd_connections_accepted_total counter")
-	fmt.Fprintf(b, "stsmapd_connections_accepted_total %d\n", m.accepted.Load())
-	fmt.Fprintln(b, "# HELP stsmapd_connections_refused_total Connections over max_connections, answered TEMP or closed.")
-	fmt.Fprintln(b, "# TYPE stsmapd_connections_refused_total counter")
-	fmt.Fprintf(b, "stsmapd_connections_refused_total %d\n", m.refused.Load())
+	single(b, "stsmapd_cached_policies", "gauge", "Policies in the store known to this process.", int64(m.storedPolicies()))
+	single(b, "stsmapd_connections", "gauge", "Socketmap connections open now.", m.connections.Load())
+	single(b, "stsmapd_connections_accepted_total", "counter", "Socketmap connections served.", m.accepted.Load())
+	single(b, "stsmapd_connections_refused_total", "counter", "Connections over max_connections, answered TEMP or closed.", m.refused.Load())
+}
+
+// single writes a metric without labels.
+func single(b *bufio.Writer, name, kind, help string, v int64) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, kind, name, v)
 }
 
 // fetchFailureCounter is a slog.Handler in front of the policy cache's

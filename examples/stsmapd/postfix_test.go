@@ -178,15 +178,9 @@ func postfixScenario(t *testing.T) {
 			t.Errorf("%s: the MX got a message despite the policy", c.domain)
 		}
 	}
-	m := metricsText(dm)
-	for _, want := range []string{
-		`stsmapd_lookups_total{zone="postfix",outcome="secure"} `,
-		`stsmapd_lookups_total{zone="postfix",outcome="testing"} `,
-	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s", want)
-		}
-	}
+	wantMetrics(t, dm,
+		`stsmapd_lookups_total{zone="postfix",outcome="secure"} 3`,
+		`stsmapd_lookups_total{zone="postfix",outcome="testing"} 1`)
 }
 
 // postfixInstance is a Postfix with its own configuration directory,

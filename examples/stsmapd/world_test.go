@@ -274,3 +274,14 @@ func manyDomains(n int) []string {
 	}
 	return out
 }
+
+// wantMetrics checks that the daemon's /metrics page has each line.
+func wantMetrics(t testing.TB, dm *daemon, lines ...string) {
+	t.Helper()
+	m := metricsText(dm)
+	for _, want := range lines {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, m)
+		}
+	}
+}
