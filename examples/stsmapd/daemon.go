@@ -42,7 +42,6 @@ type daemon struct {
 	level   *slog.LevelVar
 	log     *slog.Logger
 	metrics *metrics
-	store   *countingStore
 	cache   *policycache.Cache
 	srv     *server
 
@@ -79,20 +78,18 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 	counted.Transport = countingTransport{next, &dm.metrics.fetches}
 
 	sk, _ := parseStore(cfg.Store)
-	var store policycache.Store = new(policycache.MemoryStore)
+	var store policycache.Store = memoryOnly{}
 	if sk.dir != "" {
 		if err := os.MkdirAll(sk.dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		store = policycache.DirStore(sk.dir)
 	}
-	dm.store = newCountingStore(store)
-	dm.metrics.storedPolicies = dm.store.len
 
 	cache, err := policycache.New(policycache.Config{
 		Resolver:   countingResolver{resolver, &dm.metrics.discoveries},
 		HTTPClient: &counted,
-		Store:      dm.store,
+		Store:      store,
 		Now:        d.now,
 		Logger:     dm.log,
 		Timeout:    time.Duration(cfg.DiscoveryTimeout),
@@ -101,6 +98,7 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 		return nil, err
 	}
 	dm.cache = cache
+	dm.metrics.cacheSize = cache.Len
 	dm.srv = newServer(cache, dm.log, dm.metrics, dm.settings(cfg))
 	return dm, nil
 }

@@ -145,7 +145,7 @@
 //   - GET /metrics on the metrics address: stsmapd_lookups_total by zone and
 //     decision, stsmapd_discoveries_total (TXT lookups),
 //     stsmapd_fetches_total, stsmapd_fetch_failures_total by reason,
-//     stsmapd_cached_policies, stsmapd_connections and the accepted and
+//     stsmapd_cache_domains (policy domains in memory), stsmapd_connections and the accepted and
 //     refused connection counters, stsmapd_bad_requests_total. GET /healthz
 //     answers 200 "ok" while serving, 503 while draining.
 //   - Logs are log/slog text on standard error; level debug logs the

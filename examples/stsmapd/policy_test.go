@@ -51,7 +51,7 @@ func TestPolicyReplies(t *testing.T) {
 		`stsmapd_discoveries_total 5`, // one per domain: the rest are hits
 		`stsmapd_fetches_total 4`,     // enforce, testing, none, broken
 		`stsmapd_fetch_failures_total{reason="HTTP status"} 1`,
-		`stsmapd_cached_policies 3`,
+		`stsmapd_cache_domains 5`,
 		`stsmapd_connections 1`,
 	)
 }
@@ -168,7 +168,7 @@ func TestRestartDirStore(t *testing.T) {
 	if got := dial(t, dm2).ask("postfix " + enforceDomain); got != enforceReply {
 		t.Errorf("after the restart: %q, want the stored policy", got)
 	}
-	wantMetrics(t, dm2, "stsmapd_fetches_total 0", "stsmapd_cached_policies 1")
+	wantMetrics(t, dm2, "stsmapd_fetches_total 0", "stsmapd_cache_domains 1")
 }
 
 // deadServer returns the address of a UDP port nobody listens on: DNS
