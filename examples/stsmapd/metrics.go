@@ -21,14 +21,14 @@ type metrics struct {
 	mu    sync.Mutex
 	zones map[string]*zoneCounters // by zone name; kept across reloads
 
-	discoveries    atomic.Int64 // TXT lookups by the cache
-	fetches        atomic.Int64 // policy fetches (HTTPS requests)
-	fetchFailures  [mtasts.FetchPolicyInvalid + 1]atomic.Int64
-	badRequests    [numBadRequests]atomic.Int64
-	connections    atomic.Int64 // open now
-	accepted       atomic.Int64
-	refused        atomic.Int64
-	cacheSize      func() int
+	discoveries   atomic.Int64 // TXT lookups by the cache
+	fetches       atomic.Int64 // policy fetches (HTTPS requests)
+	fetchFailures [mtasts.FetchPolicyInvalid + 1]atomic.Int64
+	badRequests   [numBadRequests]atomic.Int64
+	connections   atomic.Int64 // open now
+	accepted      atomic.Int64
+	refused       atomic.Int64
+	cacheSize     func() int
 }
 
 // zoneCounters counts the decisions of one zone.
