@@ -261,6 +261,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 `)
 	pf := &postfixInstance{conf: conf, status: map[string]string{}, changed: make(chan struct{}), exited: make(chan struct{})}
 	pf.cmd = exec.Command("/usr/sbin/postfix", "-c", conf, "start-fg")
+	// Should the test process die, Postfix's master goes too (and its
+	// daemons with it): nothing is left running in the namespace.
+	pf.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, err := pf.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
