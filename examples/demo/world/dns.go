@@ -54,7 +54,7 @@ func ListenDNSAt(addr string) (*DNS, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", pc.LocalAddr().String()) // the same port, even for port 0
 	if err != nil {
 		pc.Close()
 		return nil, err

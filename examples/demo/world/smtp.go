@@ -3,7 +3,6 @@ package world
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -50,8 +49,6 @@ type SMTP struct {
 	mu   sync.Mutex
 	msgs []Message
 	open map[net.Conn]struct{}
-	// arrived is closed, and replaced, whenever a message is accepted.
-	arrived chan struct{}
 }
 
 // ListenSMTP starts an MX called name that presents cert after STARTTLS,
@@ -68,12 +65,11 @@ func ListenSMTPAt(addr, name string, cert tls.Certificate) (*SMTP, error) {
 		return nil, err
 	}
 	s := &SMTP{
-		Name:    name,
-		Addr:    ln.Addr().String(),
-		ln:      ln,
-		tls:     &tls.Config{Certificates: []tls.Certificate{cert}},
-		open:    map[net.Conn]struct{}{},
-		arrived: make(chan struct{}),
+		Name: name,
+		Addr: ln.Addr().String(),
+		ln:   ln,
+		tls:  &tls.Config{Certificates: []tls.Certificate{cert}},
+		open: map[net.Conn]struct{}{},
 	}
 	s.wg.Add(1)
 	go s.accept()
@@ -85,24 +81,6 @@ func (s *SMTP) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.msgs...)
-}
-
-// WaitMessages waits until the listener has accepted at least n messages
-// and returns them, or returns ctx's error.
-func (s *SMTP) WaitMessages(ctx context.Context, n int) ([]Message, error) {
-	for {
-		s.mu.Lock()
-		msgs, arrived := s.msgs, s.arrived
-		s.mu.Unlock()
-		if len(msgs) >= n {
-			return append([]Message(nil), msgs...), nil
-		}
-		select {
-		case <-arrived:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // Close stops the listener, closes open sessions and waits for them.
@@ -259,8 +237,6 @@ func (s *SMTP) session(c net.Conn) {
 			s.mu.Lock()
 			s.msgs = append(s.msgs, *msg)
 			n := len(s.msgs)
-			close(s.arrived)
-			s.arrived = make(chan struct{})
 			s.mu.Unlock()
 			msg = nil
 			err = conn.reply(fmt.Sprintf("250 2.0.0 ok: queued as %d", n))
