@@ -3,12 +3,15 @@ package mtasts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // PolicyPath is the path at which a policy host serves the policy file
@@ -24,7 +27,8 @@ const defaultCacheMaxAge = time.Minute
 // own host name mta-sts.<policy-domain>. One Handler behind one listener
 // can serve thousands of domains, as a hosting provider does under §8.2
 // delegation; the TLS certificate for every mta-sts.<domain> name is the
-// server's business (crypto/tls GetCertificate, autocert).
+// server's business (crypto/tls GetCertificate, autocert), and ServesHost
+// tells a certificate manager which names those are.
 //
 // A request is answered as follows:
 //
@@ -121,6 +125,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// ServesHost returns nil if h serves a policy at host, the name a TLS
+// client sent as its server name or the Host of an HTTP request: host is
+// mta-sts.<domain> (letter case, a port and a trailing dot are ignored;
+// U-labels are converted to A-labels) and Policy returns a policy for
+// domain. Otherwise it returns an error matching ErrUnknownDomain, or the
+// error of Policy, which the caller should treat as a refusal too.
+//
+// Its signature is that of autocert.HostPolicy
+// (golang.org/x/crypto/acme/autocert), so that a certificate manager asks
+// its certificate authority only for the names the handler serves, each
+// name mta-sts.<domain> of RFC 8461 §3.2, and never for a name somebody
+// merely pointed at the server:
+//
+//	m := &autocert.Manager{Prompt: autocert.AcceptTOS, HostPolicy: h.ServesHost, Cache: autocert.DirCache(dir)}
+//
+// ServesHost reads the Policy function at every call, so a host name is
+// allowed exactly as long as its domain is served. It is safe for
+// concurrent use if Policy is.
+func (h *Handler) ServesHost(ctx context.Context, host string) error {
+	domain, ok := policyDomainOfHost(host)
+	if !ok {
+		return fmt.Errorf("%w: %s is not mta-sts.<domain>", ErrUnknownDomain, escape.Quote(host))
+	}
+	var p *Policy
+	var err error
+	if h.Policy != nil {
+		p, err = h.Policy(ctx, domain)
+	}
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownDomain, domain)
+	}
+	return nil
 }
 
 func (h *Handler) logger() *slog.Logger {

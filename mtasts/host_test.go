@@ -3,9 +3,11 @@ package mtasts
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -296,6 +298,124 @@ func BenchmarkHandlerHTTP(b *testing.B) {
 		_ = resp.Body.Close()
 		if resp.StatusCode != 200 {
 			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+// TestHandlerServesHost checks the host policy against the hosts of
+// TestHandler: a host is served exactly when Policy has a policy for its
+// domain, whatever the letter case, port, trailing dot or label form.
+func TestHandlerServesHost(t *testing.T) {
+	pols := newHostPolicies()
+	h := &Handler{Policy: pols.lookup}
+	for _, tc := range []struct {
+		host    string
+		unknown bool  // the error matches ErrUnknownDomain
+		err     error // the error matches err
+	}{
+		{host: "mta-sts.example.com"},
+		{host: "mta-sts.example.com:443"},
+		{host: "MTA-STS.Example.COM."},
+		{host: "mta-sts.bücher.example"},
+		{host: "mta-sts.xn--bcher-kva.example"},
+		{host: "mta-sts.invalid.example"}, // served, with status 500: a bug to log, not a name to refuse
+		{host: "mta-sts.unknown.example", unknown: true},
+		{host: "mta-sts.gone.example", unknown: true},
+		{host: "mta-sts.broken.example", err: errBackend},
+		{host: "example.com", unknown: true},
+		{host: "www.example.com", unknown: true},
+		{host: "mta-sts.", unknown: true},
+		{host: "", unknown: true},
+		{host: "mta-sts.exa mple.com", unknown: true},
+		{host: "mta-sts.example.com:443:1", unknown: true},
+	} {
+		err := h.ServesHost(t.Context(), tc.host)
+		switch {
+		case tc.unknown:
+			if !errors.Is(err, ErrUnknownDomain) {
+				t.Errorf("ServesHost(%q) = %v, want ErrUnknownDomain", tc.host, err)
+			}
+		case tc.err != nil:
+			if !errors.Is(err, tc.err) {
+				t.Errorf("ServesHost(%q) = %v, want %v", tc.host, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("ServesHost(%q) = %v, want nil", tc.host, err)
+		}
+	}
+	if err := (&Handler{}).ServesHost(t.Context(), "mta-sts.example.com"); !errors.Is(err, ErrUnknownDomain) {
+		t.Errorf("a Handler without Policy serves %v", err)
+	}
+	// The host quoted in an error is escaped and short.
+	err := h.ServesHost(t.Context(), "\x1b[31m"+strings.Repeat("a", 500))
+	if msg := err.Error(); strings.Contains(msg, "\x1b") || len(msg) > 200 {
+		t.Errorf("error %q quotes the host unescaped or in full", msg)
+	}
+}
+
+// TestHandlerServesHostTLS uses ServesHost as the host policy of a TLS
+// server, as autocert does: a handshake for a served name succeeds, one
+// for any other name is refused before a certificate is chosen, and a
+// domain removed from the lookup is refused from then on.
+func TestHandlerServesHostTLS(t *testing.T) {
+	ca := newTestCA(t)
+	cert := ca.issue(t, certSpec{DNSNames: []string{"mta-sts.example.com", "mta-sts.example.net"}})
+	var mu sync.Mutex
+	pols := map[string]*Policy{"example.com": mustParse(testPolicy), "example.net": mustParse(testPolicy)}
+	h := &Handler{Policy: func(_ context.Context, domain string) (*Policy, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return pols[domain], nil
+	}}
+	var refused []string
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if err := h.ServesHost(hello.Context(), hello.ServerName); err != nil {
+			mu.Lock()
+			refused = append(refused, hello.ServerName)
+			mu.Unlock()
+			return nil, err
+		}
+		return &cert, nil
+	}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	client := clientTo(t, srv.Listener.Addr().String(), ca.pool)
+
+	if _, err := Fetch(t.Context(), client, "example.com"); err != nil {
+		t.Errorf("Fetch(example.com): %v", err)
+	}
+	if _, err := Fetch(t.Context(), client, "example.org"); err == nil {
+		t.Error("Fetch(example.org) succeeded")
+	}
+	mu.Lock()
+	delete(pols, "example.net")
+	mu.Unlock()
+	if _, err := Fetch(t.Context(), client, "example.net"); err == nil {
+		t.Error("Fetch(example.net) succeeded after its removal")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := strings.Join(refused, " "), "mta-sts.example.org mta-sts.example.net"; got != want {
+		t.Errorf("refused server names %q, want %q", got, want)
+	}
+}
+
+// BenchmarkHandlerServesHost measures the host policy that runs on every
+// TLS handshake of an autocert-managed policy host. Target: under 200
+// ns/op and 0 allocs/op for a served lower-case ASCII name.
+func BenchmarkHandlerServesHost(b *testing.B) {
+	p, err := ParsePolicy([]byte(benchPolicy))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &Handler{Policy: func(context.Context, string) (*Policy, error) { return p, nil }}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.ServesHost(ctx, "mta-sts.example.com"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package policycache
 
 import (
+	"cmp"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -98,6 +100,18 @@ type Config struct {
 	// DisableRefresh turns the background refresh off: policies are then
 	// fetched only when a Lookup finds a new id or an expired policy.
 	DisableRefresh bool
+
+	// MaxMemory bounds the bytes the cache holds in memory for its policy
+	// domains (policies, TXT answers, failures), as estimated from their
+	// text plus a fixed overhead per domain. Past it, the least recently
+	// used domains are forgotten; their valid policies stay in the Store
+	// and are read from it again by the next Lookup. Zero means
+	// DefaultMaxMemory; the Store's own memory is not included.
+	MaxMemory int64
+	// MaxDiscoveries bounds the discoveries (TXT lookup and fetch) that
+	// Lookups run at once; more wait their turn in a queue. Zero means
+	// DefaultMaxDiscoveries. Background refreshes have their own 8 slots.
+	MaxDiscoveries int
 }
 
 // Cache is the sender's MTA-STS resolver: Lookup says which policy to
@@ -119,6 +133,8 @@ type Cache struct {
 
 	domains sync.Map // policy domain → *domainState
 	closed  atomic.Bool
+	mem     memory  // bytes held, and eviction (memory.go)
+	limit   limiter // discoveries running and queued (limit.go)
 
 	// With the real clock, Lookup hits read the time from coarse (Unix
 	// nanoseconds, advanced every clockTick by the loop) instead of calling
@@ -147,7 +163,8 @@ type TTLResolver interface {
 
 // domainState is the cache's knowledge of one policy domain.
 type domainState struct {
-	cur atomic.Pointer[entry] // nil until the first discovery ends
+	cur  atomic.Pointer[entry] // nil until the first discovery ends
+	used atomic.Int64          // hitNow of the last Lookup, for eviction
 
 	mu   sync.Mutex
 	call *flight // the discovery in progress, if any
@@ -160,6 +177,13 @@ type flight struct {
 	done chan struct{}
 	res  Result // valid after done is closed
 	err  error
+
+	waiters int // Lookups waiting for it (guarded by the domainState's mu)
+	// While the discovery waits for a slot (guarded by Cache.limit.mu):
+	// its place in the queue and its domain.
+	queued *list.Element
+	st     *domainState
+	d      string
 }
 
 // New returns a Cache configured by cfg and starts its background refresh
@@ -177,6 +201,9 @@ func New(cfg Config) (*Cache, error) {
 			return nil, fmt.Errorf("policycache: negative %s %v", f.name, f.d)
 		}
 	}
+	if cfg.MaxMemory < 0 || cfg.MaxDiscoveries < 0 {
+		return nil, fmt.Errorf("policycache: negative MaxMemory %d or MaxDiscoveries %d", cfg.MaxMemory, cfg.MaxDiscoveries)
+	}
 	c := &Cache{
 		resolver:        cfg.Resolver,
 		client:          cfg.HTTPClient,
@@ -189,6 +216,9 @@ func New(cfg Config) (*Cache, error) {
 		refreshInterval: orDefault(cfg.RefreshInterval, DefaultRefreshInterval),
 		refreshing:      make(chan struct{}, maxRefreshing),
 	}
+	c.mem.max = cmp.Or(cfg.MaxMemory, DefaultMaxMemory)
+	c.mem.trigger.Store(c.mem.max)
+	c.limit.max = cmp.Or(cfg.MaxDiscoveries, DefaultMaxDiscoveries)
 	if c.resolver == nil {
 		r := &DNSResolver{}
 		if _, _, _, err := r.config(); err != nil {
@@ -208,6 +238,7 @@ func New(cfg Config) (*Cache, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
+	c.openStore()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.loop(!cfg.DisableRefresh)
@@ -247,9 +278,11 @@ func (c *Cache) Close() {
 //     §3.3), and Result.Failure says what to report with TLS-RPT.
 //
 // Concurrent Lookups of one domain share one TXT lookup and one fetch.
-// The discovery runs on its own, bounded by Config.Timeout: when ctx ends
-// first, Lookup returns ctx's error but the discovery goes on, and a later
-// Lookup uses its outcome.
+// The discovery runs on its own, bounded by Config.Timeout, or waits for
+// one of Config.MaxDiscoveries slots: when ctx ends first, Lookup applies
+// the cached policy if one is still within its max_age (Fresh false, Err
+// ctx's error) and returns ctx's error otherwise; a running discovery goes
+// on, and a later Lookup uses its outcome.
 //
 // The domain may be given in U-labels, upper case or with a trailing dot;
 // it is used in lower-case A-labels. An invalid domain gives an error
@@ -272,8 +305,12 @@ func (c *Cache) Lookup(ctx context.Context, domain string) (Result, error) {
 		return Result{}, ErrClosed
 	}
 	if known {
-		if e := v.(*domainState).cur.Load(); e != nil && c.hitNow() < e.hitUntil {
-			return e.result, nil
+		st := v.(*domainState)
+		if e := st.cur.Load(); e != nil {
+			if now := c.hitNow(); now < e.hitUntil {
+				st.touch(now)
+				return e.result, nil
+			}
 		}
 	}
 	return c.lookupSlow(ctx, d)
@@ -308,6 +345,7 @@ func (c *Cache) lookupSlow(ctx context.Context, d string) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		st.touch(c.hitNow())
 		if hit != nil {
 			return hit.result, nil
 		}
@@ -315,7 +353,8 @@ func (c *Cache) lookupSlow(ctx context.Context, d string) (Result, error) {
 		case <-call.done:
 			return call.res, call.err
 		case <-ctx.Done():
-			return Result{}, ctx.Err()
+			c.leave(st, d, call)
+			return c.gaveUp(st, ctx.Err())
 		}
 	}
 }
@@ -344,16 +383,15 @@ func (c *Cache) flightFor(st *domainState, d string) (call *flight, hit *entry, 
 	if e := st.cur.Load(); e != nil && c.now().Before(e.checkAt) {
 		return nil, e, nil
 	}
-	if st.call != nil {
-		return st.call, nil, nil
+	if st.call == nil {
+		call = &flight{done: make(chan struct{})}
+		if !c.startDiscovery(st, d, call) {
+			return nil, nil, ErrClosed
+		}
+		st.call = call
 	}
-	if !c.goroutineStarting() {
-		return nil, nil, ErrClosed
-	}
-	call = &flight{done: make(chan struct{})}
-	st.call = call
-	go c.run(st, d, call, false)
-	return call, nil, nil
+	st.call.waiters++
+	return st.call, nil, nil
 }
 
 // goroutineStarting accounts for a goroutine about to start, unless the
@@ -375,18 +413,34 @@ func (c *Cache) run(st *domainState, d string, call *flight, proactive bool) {
 	if proactive {
 		defer func() { <-c.refreshing }()
 	}
+	c.discoverFor(st, d, call, proactive)
+}
+
+// discoverFor performs one discovery of d and settles call with it.
+func (c *Cache) discoverFor(st *domainState, d string, call *flight, proactive bool) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
-
 	e, fetched := c.discover(ctx, d, st.cur.Load(), proactive)
+	c.settle(ctx, st, call, e, fetched)
+}
 
+// settle makes e (nil when the cache was closed) the entry of st and
+// hands it to the Lookups waiting for call, after an eviction pass if the
+// cache holds more than MaxMemory now.
+func (c *Cache) settle(ctx context.Context, st *domainState, call *flight, e *entry, fetched bool) {
+	over := false
 	st.mu.Lock()
 	if e != nil {
 		e.hitUntil = c.hitUntil(e.checkAt)
+		over = c.account(st.cur.Load(), e)
 		st.cur.Store(e)
+		st.touch(c.hitNow())
 	}
 	st.call = nil
 	st.mu.Unlock()
+	if over {
+		c.evict(ctx)
+	}
 
 	if e == nil {
 		call.err = ErrClosed

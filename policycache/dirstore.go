@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // maxStoredValue bounds what DirStore.Get reads from one file: far more
@@ -17,8 +18,18 @@ import (
 const maxStoredValue = 1 << 20
 
 // tempPrefix starts the names of files being written. No key maps to such a
-// name, because escapeKey escapes a leading dot.
+// name, because escapeKey escapes a leading dot. The rest of a temporary
+// name is random digits (os.CreateTemp), so that it stays short whatever
+// the key: a key of 253 bytes (the longest domain name) has a file name of
+// 253 bytes, and its temporary file one of at most 15, both within the
+// NAME_MAX of 255 bytes of common file systems.
 const tempPrefix = ".tmp-"
+
+// staleTempAge is how old a temporary file must be before a new Cache
+// removes it as left behind by a crash. A Put holds its temporary file for
+// the time of one write and two fsyncs; an hour-old one belongs to no Put
+// that can still succeed, even in another process sharing the directory.
+const staleTempAge = time.Hour
 
 // DirStore is a Store keeping one file per key in a directory, for a cache
 // that survives restarts. The directory is created (mode 0700) on the
@@ -28,8 +39,8 @@ const tempPrefix = ".tmp-"
 // disk (fsync), renames it over the old file and flushes the directory, so
 // a crash or a kill at any moment leaves either the old value or the new
 // one, never a mixture. Temporary files left behind by a crash have names
-// starting with ".tmp-"; Get never reads them and they may be deleted at
-// any time. A file damaged in some other way is detected by the Cache's
+// starting with ".tmp-"; Get never reads them, and New removes those older
+// than an hour from the directory of a DirStore it is given. A file damaged in some other way is detected by the Cache's
 // checksum and treated as a miss.
 //
 // Keys are used as file names, with every byte other than a lower-case
@@ -80,7 +91,7 @@ func (d DirStore) Put(ctx context.Context, key string, data []byte) (err error) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -121,6 +132,36 @@ func (d DirStore) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// removeStale removes the temporary files of Puts that a crash or a kill
+// interrupted: regular files whose names start with tempPrefix (no key's
+// file does) last modified staleTempAge or more before now. It returns how
+// many it removed; a directory that does not exist yet holds none.
+func (d DirStore) removeStale(now time.Time) (int, error) {
+	entries, err := os.ReadDir(string(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, de := range entries {
+		if !strings.HasPrefix(de.Name(), tempPrefix) || !de.Type().IsRegular() {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil || now.Sub(info.ModTime()) < staleTempAge {
+			continue // gone meanwhile, or perhaps still being written
+		}
+		if err := os.Remove(filepath.Join(string(d), de.Name())); err == nil {
+			removed++
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
 // path is the name of the file holding key.
 func (d DirStore) path(key string) (string, error) {
 	if key == "" {
@@ -159,4 +200,26 @@ func syncDir(dir string) {
 	}
 	f.Sync()
 	f.Close()
+}
+
+// openStore prepares the Store for use by c: in a DirStore, temporary files
+// left behind by a crash are removed (by the file system's clock, not
+// Config.Now: file times are real times).
+func (c *Cache) openStore() {
+	var d DirStore
+	switch s := c.store.(type) {
+	case DirStore:
+		d = s
+	case *DirStore:
+		d = *s
+	default:
+		return
+	}
+	n, err := d.removeStale(time.Now())
+	if n > 0 {
+		c.log.Info("removed temporary files left by an interrupted write", "dir", string(d), "files", n)
+	}
+	if err != nil {
+		c.log.Warn("cleaning temporary files of a DirStore failed", "dir", string(d), "err", err)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/smtpsec/smtpsec/mtasts"
@@ -27,6 +26,12 @@ type entry struct {
 	fetched   time.Time
 	expires   time.Time
 	refreshAt time.Time // when the background loop fetches it again
+	// text is the policy's stored form, holding the one copy of its
+	// strings (see sharedPolicy); stored reports that the Store has it.
+	text   string
+	stored bool
+
+	size int64 // footprint, set when the entry enters the cache
 
 	// The last failed fetch (RFC 8461 §3.3: at most one attempt per
 	// FetchBackoff per policy id).
@@ -120,15 +125,24 @@ func (c *Cache) discover(ctx context.Context, d string, old *entry, proactive bo
 		}
 		return c.fetchFailed(d, id, cached, now, ttl, failureType(err), err, now.Add(c.fetchBackoff)), false
 	}
-	e := c.policyEntry(d, id, p, now)
+	e := c.policyEntry(d, id, p, now, "")
 	e.checkAt = minTime(now.Add(ttl), e.expires)
-	c.save(ctx, e)
+	e.stored = c.save(ctx, e)
 	return e, true
 }
+
+// maxNameLength is the longest domain name in DNS, with its trailing dot
+// (RFC 1035 §2.3.4: 255 octets in wire format).
+const maxNameLength = 254
 
 // lookupTXT looks up the TXT records at name and says how long the answer
 // may be kept (at least minTTL).
 func (c *Cache) lookupTXT(ctx context.Context, name string) ([]string, time.Duration, error) {
+	if len(name) > maxNameLength {
+		// _mta-sts.<domain> of a policy domain longer than 244 bytes: no
+		// such name can exist in DNS, so there is no record to look up.
+		return nil, minTTL, &net.DNSError{Err: "name longer than 253 bytes", Name: name, IsNotFound: true}
+	}
 	var (
 		txts []string
 		ttl  = plainResolverTTL
@@ -269,10 +283,14 @@ func (c *Cache) noPolicy(d string, old *entry, checkAt time.Time) *entry {
 	return e
 }
 
-// policyEntry is a fresh entry for policy p of id, fetched at fetched.
-// Its checkAt is left for the caller to set.
-func (c *Cache) policyEntry(d, id string, p *mtasts.Policy, fetched time.Time) *entry {
+// policyEntry is a fresh entry for policy p of id, fetched at fetched,
+// holding one copy of its text: stored, the text read from a Store, if it
+// is the entry's stored form, or a new one. Its checkAt is left for the
+// caller to set.
+func (c *Cache) policyEntry(d, id string, p *mtasts.Policy, fetched time.Time, stored string) *entry {
+	text, p, lines := sharedPolicy(&storedPolicy{Domain: d, ID: id, Fetched: fetched, Policy: p}, stored)
 	e := &entry{
+		text:      text,
 		policy:    p,
 		id:        id,
 		fetched:   fetched,
@@ -286,7 +304,7 @@ func (c *Cache) policyEntry(d, id string, p *mtasts.Policy, fetched time.Time) *
 		Expires:       e.expires,
 		FromCache:     true,
 		Fresh:         true,
-		AppliedPolicy: reportPolicy(d, p),
+		AppliedPolicy: reportPolicy(d, p, lines),
 	}
 	return e
 }
@@ -305,15 +323,15 @@ func (c *Cache) refreshTime(fetched time.Time, maxAge time.Duration) time.Time {
 
 // reportPolicy is the TLS-RPT policy object (RFC 8460 §4.4) for policy p
 // of domain d: type sts, one policy-string element per line of the
-// policy's canonical form, the mx patterns as mx-host. Mode none means no
-// active policy (RFC 8461 §5): type no-policy-found.
-func reportPolicy(d string, p *mtasts.Policy) tlsrpt.AppliedPolicy {
+// policy's canonical form (lines), the mx patterns as mx-host. Mode none
+// means no active policy (RFC 8461 §5): type no-policy-found.
+func reportPolicy(d string, p *mtasts.Policy, lines []string) tlsrpt.AppliedPolicy {
 	if p.Mode == mtasts.ModeNone {
 		return tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: d}
 	}
 	return tlsrpt.AppliedPolicy{
 		Type:         tlsrpt.PolicySTS,
-		PolicyString: strings.Split(strings.TrimSuffix(p.String(), "\r\n"), "\r\n"),
+		PolicyString: lines,
 		Domain:       d,
 		MXHost:       p.MX,
 	}
@@ -352,7 +370,7 @@ func (c *Cache) alert(cached *entry, msg string, err error) {
 // load reads the stored entry of d, returning it when it holds a policy
 // still valid at now. Unreadable entries are logged and ignored.
 func (c *Cache) load(ctx context.Context, d string, now time.Time) *entry {
-	data, err := c.store.Get(ctx, d)
+	data, text, err := c.get(ctx, d)
 	if errors.Is(err, ErrCacheMiss) {
 		return nil
 	}
@@ -368,27 +386,30 @@ func (c *Cache) load(ctx context.Context, d string, now time.Time) *entry {
 		c.log.Warn("stored MTA-STS policy is corrupt; ignoring it", "domain", d, "err", err)
 		return nil
 	}
-	e := c.policyEntry(d, s.ID, s.Policy, s.Fetched)
+	e := c.policyEntry(d, s.ID, s.Policy, s.Fetched, text)
 	if !e.validAt(now) {
 		return nil
 	}
+	e.stored = true
 	return e
 }
 
-// save writes a newly fetched policy to the Store. A policy with max_age 0
-// is not to be kept: any stored one is deleted instead.
-func (c *Cache) save(ctx context.Context, e *entry) {
+// save writes a newly fetched policy to the Store and reports whether it
+// did. A policy with max_age 0 is not to be kept: any stored one is
+// deleted instead.
+func (c *Cache) save(ctx context.Context, e *entry) bool {
 	d := e.result.Domain
 	var err error
 	if e.policy.MaxAge == 0 {
 		err = c.store.Delete(ctx, d)
 	} else {
-		s := storedPolicy{Domain: d, ID: e.id, Fetched: e.fetched, Policy: e.policy}
-		err = c.store.Put(ctx, d, s.encode())
+		err = c.put(ctx, d, e.text)
 	}
 	if err != nil {
 		c.log.Warn("storing an MTA-STS policy failed", "domain", d, "err", err)
+		return false
 	}
+	return true
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -120,6 +120,48 @@
 // new one. MTAs sharing a Store also share fetches: before fetching a new
 // id, a cache looks for it in the Store.
 //
+// # Memory and concurrency bounds
+//
+// Memory is bounded by Config.MaxMemory (DefaultMaxMemory, 64 MiB): the
+// cache estimates what each policy domain keeps alive (its policy's text,
+// 16 bytes per line and mx pattern, the error it reports and about 1 KiB
+// of bookkeeping) and, past the bound, forgets the least recently used
+// domains until it is an eighth under it. A Lookup hit only stamps the
+// domain's last use (an atomic store, at most once per clock tick), and the
+// eviction pass runs in the discovery that crossed the bound, so hits stay
+// lock-free. A valid policy leaves memory only once the Store holds it
+// (written again first if its Put had failed): the next Lookup reads it
+// back and applies it even when DNS and the policy host fail (fail-closed,
+// §3.3). What eviction loses is the DNS answer's freshness (the TXT record
+// is checked again), the pacing of a failed fetch, and the background
+// refresh, which resumes once the domain is looked up again. A policy is
+// held as one copy of its text: the Store's form of the entry, of which the
+// policy's strings and the TLS-RPT policy-string lines are substrings, and
+// which the default MemoryStore keeps without copying. MaxMemory does not
+// cover the Store: a MemoryStore keeps that one copy of every policy it is
+// given (at most 64 KiB each, usually a few hundred bytes), so a cache that
+// must bound the process's memory whatever the domains it talks to uses a
+// DirStore or a shared Store. Measured with 2 000 domains serving 64 KiB
+// policies and MaxMemory a quarter of their text: a DirStore cache keeps
+// MaxMemory, a MemoryStore one the text once plus the bound (before these
+// bounds: 3.9 times the text with a MemoryStore, 2.8 with a DirStore).
+//
+// Discoveries are bounded by Config.MaxDiscoveries (DefaultMaxDiscoveries,
+// 64) for Lookups, plus 8 background refreshes. A discovery runs in one
+// goroutine and holds at most one socket at a time: a UDP socket per DNS
+// query (a new one for each query, so that its source port is random, as
+// RFC 5452 asks against forged answers; TCP only for truncated answers), or
+// the HTTPS connection of the fetch (the HTTPClient's transport pools and
+// reuses connections per policy host; distinct domains have distinct hosts,
+// so each fetch usually needs its own; idle ones are bounded by the
+// transport's MaxIdleConns and IdleConnTimeout). More discoveries wait in a
+// first-come queue that costs no goroutine and no socket. A Lookup whose context
+// ends while it waits applies its domain's cached policy if that is still
+// within max_age (fail-closed), and otherwise returns the context's error:
+// a queue filled by other domains must not remove a protection, so the
+// caller decides (an MTA defers the delivery). A queued discovery that no
+// Lookup waits for any more leaves the queue.
+//
 // # Decisions and deviations
 //
 //   - The background refresh runs daily or at half of max_age rather than

@@ -22,3 +22,20 @@ func (c *Cache) Domains() int {
 	c.domains.Range(func(_, _ any) bool { n++; return true })
 	return n
 }
+
+// MemoryInUse reports the bytes the cache accounts for its entries.
+func (c *Cache) MemoryInUse() int64 { return c.mem.bytes.Load() }
+
+// Evicted reports how many domains eviction has forgotten.
+func (c *Cache) Evicted() int64 { return c.mem.evicted.Load() }
+
+// DiscoveryStats reports the discoveries running and queued now, and the
+// most that ever ran at once.
+func (c *Cache) DiscoveryStats() (running, queued, peak int) {
+	c.limit.mu.Lock()
+	defer c.limit.mu.Unlock()
+	return c.limit.running, c.limit.queue.Len(), c.limit.peak
+}
+
+// EntryOverhead is the fixed estimate of one domain's bookkeeping.
+const EntryOverhead = entryOverhead

@@ -35,7 +35,7 @@ type Store interface {
 // use and must not be copied after first use.
 type MemoryStore struct {
 	mu sync.RWMutex
-	m  map[string][]byte
+	m  map[string]string
 }
 
 // Get returns a copy of the data stored under key, or ErrCacheMiss.
@@ -49,7 +49,7 @@ func (s *MemoryStore) Get(ctx context.Context, key string) ([]byte, error) {
 	if !ok {
 		return nil, ErrCacheMiss
 	}
-	return append([]byte(nil), data...), nil
+	return []byte(data), nil
 }
 
 // Put stores a copy of data under key.
@@ -57,14 +57,55 @@ func (s *MemoryStore) Put(ctx context.Context, key string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	data = append([]byte(nil), data...)
+	s.putText(key, string(data))
+	return nil
+}
+
+func (s *MemoryStore) putText(key, text string) {
 	s.mu.Lock()
 	if s.m == nil {
-		s.m = make(map[string][]byte)
+		s.m = make(map[string]string)
 	}
-	s.m[key] = data
+	s.m[key] = text
 	s.mu.Unlock()
-	return nil
+}
+
+func (s *MemoryStore) getText(key string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	text, ok := s.m[key]
+	return text, ok
+}
+
+// A textStore keeps values as strings that it can share with the Cache,
+// so that a policy in memory and its stored copy are one copy (see
+// sharedPolicy). MemoryStore is one.
+type textStore interface {
+	putText(key, text string)
+	getText(key string) (string, bool)
+}
+
+// put stores text under key, without copying it when the Store is a
+// textStore.
+func (c *Cache) put(ctx context.Context, key, text string) error {
+	if ts, ok := c.store.(textStore); ok {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ts.putText(key, text)
+		return nil
+	}
+	return c.store.Put(ctx, key, []byte(text))
+}
+
+// get reads the value under key, also as a string when the Store is a
+// textStore (text is empty otherwise).
+func (c *Cache) get(ctx context.Context, key string) (data []byte, text string, err error) {
+	data, err = c.store.Get(ctx, key)
+	if ts, ok := c.store.(textStore); ok && err == nil {
+		text, _ = ts.getText(key)
+	}
+	return data, text, err
 }
 
 // Delete removes key.

@@ -1,16 +1,25 @@
-// Command policyhost serves the MTA-STS policies (RFC 8461 §3.2) of
-// several domains from one configuration file, and prints the DNS records
-// to publish with the order to publish them in.
+// Command policyhost serves the MTA-STS policies (RFC 8461 §3.2) of many
+// domains from one configuration file, gets their certificates from an
+// ACME CA, reloads the file on SIGHUP without dropping a connection, and
+// prints the DNS records to publish with the order to publish them in.
+// It is what a hosted MTA-STS provider runs: customers point
+// mta-sts.<domain> (and, to let the provider rotate the id,
+// _mta-sts.<domain>) at it (RFC 8461 §8.2).
 //
 // Usage:
 //
-//	policyhost [-config file] [-addr host:port] [-cert file -key file] [-print]
+//	policyhost [-config file] [-watch interval] [-addr host:port]
+//	           [-acme-cache dir [-acme-directory url] [-acme-email addr] [-acme-roots file] [-http-addr host:port]
+//	            | -cert file -key file]
+//	           [-print]
 //
-// For example, with the sample configuration next to this file:
+// Try it on loopback with the sample configuration next to this file:
 //
-//	go run ./examples/policyhost -print
-//	go run ./examples/policyhost -addr 127.0.0.1:8080
+//	go run ./examples/policyhost -config examples/policyhost/policyhost.json -print
+//	go run ./examples/policyhost -config examples/policyhost/policyhost.json -addr localhost:8080
 //	curl -H 'Host: mta-sts.example.net' http://127.0.0.1:8080/.well-known/mta-sts.txt
+//
+// # Configuration
 //
 // The configuration file (JSON) lists the domains:
 //
@@ -24,9 +33,38 @@
 //	}
 //
 // mode is enforce, testing or none; mx lists the MX host patterns (U-labels
-// are written as A-labels); max_age is in seconds; tlsrpt, optional, gives
-// the rua destinations of the domain's TLS-RPT record (RFC 8460 §3).
-// Every policy is checked before anything is served or printed.
+// are written as A-labels; a pattern listed twice is an error); max_age,
+// in seconds, is required (at most 31557600; below one week in mode
+// testing or enforce it draws a warning, since RFC 8461 §3.2 expects
+// weeks); tlsrpt, optional, gives the rua destinations of the domain's
+// TLS-RPT record (RFC 8460 §3); ttl is the TTL of the records to publish
+// (default 3600). Every policy is checked before anything is served or
+// printed. Without -config the file is policyhost.json in the directory
+// of the binary, never one relative to the working directory.
+//
+// # Certificates
+//
+// Senders fetch policies over HTTPS only, with a certificate valid for
+// mta-sts.<domain> (RFC 8461 §3.3). With -acme-cache dir, policyhost gets
+// one per configured domain from the ACME CA at -acme-directory (default
+// Let's Encrypt), accepting its terms of service, through
+// golang.org/x/crypto/acme/autocert: as soon as it starts or reloads, and
+// never for a name that is not configured (the host policy is
+// mtasts.Handler.ServesHost). The CA validates with TLS-ALPN-01 on -addr,
+// which must then be port 443, or with HTTP-01 on -http-addr, which must
+// then be port 80; give both to have both. The account key and the
+// certificates live in dir/<CA host>, one directory per CA, so that
+// certificates of a staging CA never mix with real ones; keep dir private
+// (autocert writes files of mode 0600). Certificates are renewed 30 days
+// before they expire.
+//
+// With -cert and -key it serves one certificate chain, valid for every
+// mta-sts.<domain> (checked at start and at every reload; re-read on
+// SIGHUP, so that an external tool may renew it). Without either, it
+// speaks plain HTTP, and only on a loopback address (127.0.0.1, ::1 or
+// localhost), for a reverse proxy that terminates TLS.
+//
+// # Publishing
 //
 // With -print it writes a zone-file fragment and exits: the policies to
 // serve first, then the _smtp._tls and _mta-sts TXT records (the id is
@@ -34,169 +72,142 @@
 // exactly when the policy does), domains in mode testing before those in
 // mode enforce (RFC 8461 §8.1: a policy before the record that announces
 // it; a domain should move to enforce only after TLS-RPT reports of
-// testing show no failures).
+// testing show no failures). A customer domain delegates with
 //
-// Otherwise it serves https://mta-sts.<domain>/.well-known/mta-sts.txt for
-// every domain with mtasts.Handler, choosing the policy by the Host of the
-// request, until SIGINT or SIGTERM. Senders fetch policies over HTTPS
-// only: give -cert and -key (a certificate valid for every
-// mta-sts.<domain>). Without them it speaks plain HTTP, and only on a
-// loopback IP address, for a reverse proxy that terminates TLS.
+//	mta-sts.customer.example.  IN CNAME  mta-sts.provider.example.
+//	_mta-sts.customer.example. IN CNAME  _mta-sts.customer.example.provider.example.
 //
-// Exit status: 0; 1 when the configuration is invalid or the server
-// fails; 2 for bad usage.
+// after which the provider publishes, at the name in its own zone, the
+// value printed here for _mta-sts.customer.example, and changes it with
+// every change of the policy.
+//
+// # Live reload
+//
+// SIGHUP reloads the configuration file (and -cert/-key), and so does a
+// change of the file's content with -watch interval (checked at every
+// interval; a file caught half-written is invalid and so refused until it
+// is whole). A file with any
+// error is refused whole and logged; the previous configuration keeps
+// serving. Otherwise the new policies are served from the next request
+// on, without closing a connection, and only then does policyhost print,
+// for each added or changed domain, its new policy id and the records to
+// publish (RFC 8461 §8.1), and for each removed domain the records to
+// delete. With ACME, the records of an added domain are printed once its
+// certificate is there.
+//
+// # Running it
+//
+// A systemd unit (the sample policyhost.service next to this file):
+//
+//	[Unit]
+//	Description=MTA-STS policy host
+//	After=network-online.target
+//	Wants=network-online.target
+//
+//	[Service]
+//	ExecStart=/usr/local/bin/policyhost -config /etc/policyhost/policyhost.json -addr :443 -http-addr :80 -acme-cache /var/lib/policyhost/acme -acme-email hostmaster@provider.example
+//	ExecReload=/bin/kill -HUP $MAINPID
+//	DynamicUser=yes
+//	StateDirectory=policyhost
+//	AmbientCapabilities=CAP_NET_BIND_SERVICE
+//	CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+//	NoNewPrivileges=yes
+//	ProtectSystem=strict
+//	ProtectHome=yes
+//	PrivateTmp=yes
+//	Restart=on-failure
+//
+//	[Install]
+//	WantedBy=multi-user.target
+//
+// then "systemctl reload policyhost" after each change of the file, and
+// publish what the journal shows.
+//
+// Every server has header, read, write and idle timeouts and an 8 KiB
+// header cap. Exit status: 0; 1 when the configuration is invalid or a
+// server fails; 2 for bad usage.
 package main
 
 import (
 	"context"
-	"crypto/tls"
+	"crypto/sha256"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/smtpsec/smtpsec/mtasts"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := run(ctx, os.Args[1:], &env{
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		reload:     hup,
+		executable: os.Executable,
+		listen:     net.Listen,
+		ticker:     newTicker,
+	})
 	stop()
 	os.Exit(code)
 }
 
+// env is what the program takes from its surroundings; tests replace it.
+type env struct {
+	stdout, stderr io.Writer
+	// reload delivers SIGHUP.
+	reload <-chan os.Signal
+	// executable returns the path of the binary (os.Executable).
+	executable func() (string, error)
+	// listen opens a listener (net.Listen).
+	listen func(network, address string) (net.Listener, error)
+	// ticker returns the ticks of -watch and a function that stops them
+	// (time.NewTicker).
+	ticker func(time.Duration) (<-chan time.Time, func())
+}
+
+// newTicker is the ticker of env for the program.
+func newTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
 // run is the program: with -print it returns once the plan is printed,
-// otherwise when ctx ends or the server fails.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("policyhost", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configFile := fs.String("config", "examples/policyhost/policyhost.json", "the configuration file")
-	addr := fs.String("addr", "127.0.0.1:8443", "the address to serve on")
-	certFile := fs.String("cert", "", "PEM certificate chain valid for every mta-sts.<domain>")
-	keyFile := fs.String("key", "", "PEM private key of -cert")
-	printOnly := fs.Bool("print", false, "print the DNS records and the publishing order, and exit")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: policyhost [-config file] [-addr host:port] [-cert file -key file] [-print]")
-		fmt.Fprintln(stderr, "Serves MTA-STS policies (RFC 8461) for the domains of the configuration file.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "policyhost: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	}
-	if (*certFile == "") != (*keyFile == "") {
-		fmt.Fprintln(stderr, "policyhost: -cert and -key go together")
-		return 2
-	}
-	sites, err := loadConfig(*configFile)
-	if err != nil {
-		fmt.Fprintln(stderr, "policyhost:", err)
-		return 1
-	}
-	if *printOnly {
-		printPlan(stdout, sites)
+// otherwise when ctx ends or a server fails.
+func run(ctx context.Context, args []string, e *env) int {
+	o, err := parseFlags(args, e)
+	if errors.Is(err, errHelp) {
 		return 0
 	}
-
-	var tlsConfig *tls.Config
-	if *certFile != "" {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "policyhost:", err)
-			return 1
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-		if err := coversAll(cert, sites); err != nil {
-			fmt.Fprintln(stderr, "policyhost:", err)
-			return 1
-		}
-	} else if !isLoopback(*addr) {
-		fmt.Fprintf(stderr, "policyhost: plain HTTP only on a loopback address; give -cert and -key to serve on %s\n", *addr)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "policyhost:", err)
 		return 2
 	}
-	if err := serve(ctx, *addr, tlsConfig, sites, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "policyhost:", err)
+	data, err := readConfig(o.config)
+	var sites []site
+	var warnings []string
+	if err == nil {
+		sites, warnings, err = parseConfig(o.config, data)
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "policyhost:", err)
+		return 1
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(e.stderr, "policyhost: warning:", w)
+	}
+	if o.print {
+		printPlan(e.stdout, sites)
+		return 0
+	}
+	if err := serve(ctx, o, e, sites, sha256.Sum256(data)); err != nil {
+		fmt.Fprintln(e.stderr, "policyhost:", err)
 		return 1
 	}
 	return 0
-}
-
-// coversAll checks that cert is valid for mta-sts.<domain> of every site:
-// senders reject the policy otherwise (RFC 8461 §3.3, sts-webpki-invalid).
-func coversAll(cert tls.Certificate, sites []site) error {
-	var errs []error
-	for _, s := range sites {
-		if err := cert.Leaf.VerifyHostname("mta-sts." + s.domain); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// isLoopback reports whether addr is a loopback IP address and port.
-func isLoopback(addr string) bool {
-	ap, err := netip.ParseAddrPort(addr)
-	return err == nil && ap.Addr().IsLoopback()
-}
-
-// serve runs the policy host until ctx ends.
-func serve(ctx context.Context, addr string, tlsConfig *tls.Config, sites []site, stdout, stderr io.Writer) error {
-	policies := make(map[string]*mtasts.Policy, len(sites))
-	for _, s := range sites {
-		policies[s.domain] = s.policy
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	h := &mtasts.Handler{
-		Policy: func(_ context.Context, domain string) (*mtasts.Policy, error) {
-			return policies[domain], nil
-		},
-		Logger: logger,
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	scheme := "http"
-	if tlsConfig != nil {
-		scheme = "https"
-		ln = tls.NewListener(ln, tlsConfig)
-	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       time.Minute,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	fmt.Fprintf(stdout, "serving the policies of %d domains on %s://%s%s (by Host: mta-sts.<domain>)\n", len(sites), scheme, ln.Addr(), mtasts.PolicyPath)
-	for _, s := range publishingOrder(sites) {
-		fmt.Fprintf(stdout, "  mta-sts.%s: mode %s, id %s\n", s.domain, s.policy.Mode, s.id)
-	}
-	stop := context.AfterFunc(ctx, func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	})
-	defer stop()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

@@ -65,3 +65,27 @@ func printPlan(w io.Writer, sites []site) {
 	fmt.Fprintln(w, "; Step 3: once the records are visible, inspect each domain, for example:")
 	fmt.Fprintf(w, ";   go run ./examples/check %s\n", sites[0].domain)
 }
+
+// sayRecords tells the operator that s is served now and which records to
+// publish for it; condition, if not empty, says what must hold first.
+func (h *host) sayRecords(s site, condition string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: serving policy id %s (mode %s); %spublish now (RFC 8461 §8.1):\n", s.domain, s.id, s.policy.Mode, condition)
+	for _, rr := range s.records {
+		fmt.Fprintln(&b, rr)
+	}
+	h.say("%s", b.String())
+}
+
+// sayRemoved tells the operator what to delete for a domain no longer
+// served, and what senders do meanwhile.
+func (h *host) sayRemoved(s site) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: no longer served; delete its records:\n", s.domain)
+	for _, rr := range s.records {
+		fmt.Fprintf(&b, "; %s\n", rr)
+	}
+	fmt.Fprintf(&b, "; senders that cached its policy keep applying it for up to max_age %d s; to opt out sooner, serve mode none first (RFC 8461 §8.3)\n",
+		int64(s.policy.MaxAge.Seconds()))
+	h.say("%s", b.String())
+}
