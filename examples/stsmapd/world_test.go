@@ -135,7 +135,7 @@ func (w *testWorld) unpublish(domain string) {
 // deps are the daemon's dependencies in the world.
 func (w *testWorld) deps() deps {
 	return deps{
-		resolver:   &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 5 * time.Second, Attempts: 1},
+		resolver:   &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 5 * time.Second, Attempts: 2},
 		httpClient: w.httpClient(),
 		now:        w.Clock.Now,
 	}
