@@ -26,6 +26,8 @@ const (
 	internSize = 4096
 	// ioBufferSize is the size of each connection's read and write buffers.
 	ioBufferSize = 4096
+	// maxUnknownZones bounds the unknown zone names remembered for logging.
+	maxUnknownZones = 100
 )
 
 // lookuper is what the server needs of a *policycache.Cache.
@@ -60,9 +62,10 @@ type server struct {
 	refusing chan struct{}
 	wg       sync.WaitGroup
 
-	mu    sync.Mutex
-	lns   map[net.Listener]struct{}
-	conns map[net.Conn]struct{}
+	mu           sync.Mutex
+	lns          map[net.Listener]struct{}
+	conns        map[net.Conn]struct{}
+	unknownZones map[string]struct{}
 }
 
 func newServer(cache lookuper, log *slog.Logger, m *metrics, st *settings) *server {
@@ -73,6 +76,8 @@ func newServer(cache lookuper, log *slog.Logger, m *metrics, st *settings) *serv
 		refusing: make(chan struct{}, maxRefusing),
 		lns:      map[net.Listener]struct{}{},
 		conns:    map[net.Conn]struct{}{},
+
+		unknownZones: map[string]struct{}{},
 	}
 	s.settings.Store(st)
 	return s
@@ -295,7 +300,9 @@ func (s *server) answer(cs *connState, st *settings, req []byte) []byte {
 	z := st.zones[string(req[:sp])]
 	if z == nil {
 		s.metrics.badRequests[badZone].Add(1)
-		s.log.Warn("socketmap request for an unknown zone", "zone", escape.Quote(string(req[:sp])))
+		if name := string(req[:sp]); s.firstUnknownZone(name) {
+			s.log.Warn("socketmap request for an unknown zone; answering PERM (logged once per name)", "zone", escape.Quote(name))
+		}
 		return append(cs.out[:0], replyUnknownZone...)
 	}
 	cs.ctx.start(time.Now().Add(st.requestTimeout))
@@ -303,6 +310,19 @@ func (s *server) answer(cs *connState, st *settings, req []byte) []byte {
 	cs.ctx.finish()
 	cs.out = appendReply(cs.out[:0], z, o, &res)
 	return cs.out
+}
+
+// firstUnknownZone reports whether name is an unknown zone not seen
+// before, remembering at most maxUnknownZones names, so that a
+// misconfigured map is logged without flooding the log.
+func (s *server) firstUnknownZone(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, seen := s.unknownZones[name]; seen || len(s.unknownZones) >= maxUnknownZones {
+		return false
+	}
+	s.unknownZones[name] = struct{}{}
+	return true
 }
 
 // decideKey looks up the domain of the socketmap key in zone z and
