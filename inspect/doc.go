@@ -45,7 +45,10 @@
 // subject (DNS name, policy URL, MX host or mx pattern), a message that
 // says what is wrong and cites the RFC, and a fix. Fixes that call for a
 // DNS record give the zone-file line to publish (mtasts.DNSRecord), with
-// the id derived from the policy served (mtasts.PolicyID).
+// the id derived from the policy served (mtasts.PolicyID). What peers
+// send and a message quotes (certificate names, SMTP replies, records) is
+// escaped (control characters as Go escapes), so a Finding is safe to
+// print; the Result's own fields hold the values as received.
 //
 // SeverityError means MTA-STS fails: senders fetch no policy, or refuse or
 // fail delivery to an MX host. Result.OK reports whether there is none.
@@ -53,6 +56,9 @@
 //
 // Errors:
 //
+//	dns-resolver-failed: the resolver asked did not answer any lookup; the only finding then,
+//	    since nothing is known of the domain (this is the inspector's problem, not the domain's)
+//	domain-missing: the domain does not exist (NXDOMAIN at the domain itself); the only finding
 //	txt-missing, txt-multiple, txt-invalid, txt-lookup-failed: the _mta-sts record (RFC 8461 §3.1)
 //	policy-http-status, policy-certificate, policy-media-type, policy-too-large,
 //	policy-unreachable, policy-timeout: the policy fetch (§3.3, see mtasts.FetchFailure)
@@ -72,9 +78,26 @@
 //	mx-unreachable, mx-smtp-error, mx-not-probed: STARTTLS could not be checked
 //	cert-expiring: a valid certificate expires within Options.CertExpiryWarning
 //	tlsrpt-missing, tlsrpt-multiple, tlsrpt-invalid, tlsrpt-lookup-failed: the TLS-RPT record (RFC 8460 §3)
+//	delegation-partial: only one of _mta-sts.<domain> and mta-sts.<domain> is a CNAME to a provider (RFC 8461 §8.2)
 //
 // Findings come in a fixed order: _mta-sts record, policy, id, MX
-// coverage, MX hosts by preference, TLS-RPT. A Result's JSON form
+// coverage, MX hosts by preference, TLS-RPT, delegation.
+//
+// # DNS failures
+//
+// A failed lookup is put on whoever failed. A resolver that does not
+// answer (timeout, connection refused, unreachable) while it answers
+// nothing else is "dns-resolver-failed", naming the resolver
+// (*net.DNSError's Server); one that answers with a failure (SERVFAIL,
+// REFUSED) is the domain's name servers failing, as senders would see
+// it: "txt-lookup-failed", "mx-lookup-failed", "tlsrpt-lookup-failed",
+// whose messages name the resolver asked. NXDOMAIN at the domain itself
+// is "domain-missing" when the Resolver tells NXDOMAIN ("no such host")
+// from NODATA, as policycache.DNSResolver does; *net.Resolver says "no
+// such host" for both, so with it Domain does not make that claim.
+// Delegated setups are seen when the Resolver also has a LookupCNAME
+// method (as *net.Resolver has): Result.TXTDelegatedTo and
+// PolicyHostDelegatedTo name the provider's records. A Result's JSON form
 // (encoding/json) has the policy as its text and each severity as "error"
 // or "warning".
 //

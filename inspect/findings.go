@@ -4,6 +4,7 @@ package inspect
 // fixes a person can act on.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +24,9 @@ const shortMaxAge = 7 * 24 * time.Hour
 // judge turns what the network phase found into findings, in a fixed
 // order: record, policy, id, MX coverage, MX hosts, TLS-RPT.
 func (c *checker) judge() {
+	if c.judgeDNS() {
+		return
+	}
 	c.judgeRecord()
 	c.judgePolicy()
 	c.judgeID()
@@ -36,6 +40,69 @@ func (c *checker) judge() {
 			"check these hosts' STARTTLS and certificates separately")
 	}
 	c.judgeTLSRPT()
+	c.judgeDelegation()
+}
+
+// judgeDNS reports the two DNS outcomes after which nothing else about
+// the domain can be said, and returns whether it did: the resolver did
+// not answer any lookup ("dns-resolver-failed", not the domain's fault),
+// or the domain itself does not exist ("domain-missing").
+func (c *checker) judgeDNS() bool {
+	var down, answered int
+	server := ""
+	for _, err := range []error{c.recordErr, c.mxErr, c.tlsrptErr} {
+		switch kind, srv := classifyDNS(err, c.exactNX); kind {
+		case dnsResolverDown:
+			down++
+			server = cmp.Or(server, srv)
+		default:
+			answered++
+		}
+	}
+	if down > 0 && answered == 0 {
+		c.fail("dns-resolver-failed", server,
+			fmt.Sprintf("%s did not answer (%v): the DNS records of %s could not be looked up, so nothing was checked; this is no finding about the domain", resolverName(server), c.mxErr, c.res.Domain),
+			"make sure the resolver is running and reachable from here (with check: the -dns host:port), then inspect again")
+		return true
+	}
+	mxKind, srv := classifyDNS(c.mxErr, c.exactNX)
+	recordKind, _ := classifyDNS(c.recordErr, c.exactNX)
+	tlsrptKind, _ := classifyDNS(c.tlsrptErr, c.exactNX)
+	notFound := func(k dnsFailure) bool { return k == dnsNotFound || k == dnsNoSuchName }
+	if mxKind == dnsNoSuchName && notFound(recordKind) && notFound(tlsrptKind) && c.fetchErr != nil {
+		c.fail("domain-missing", c.res.Domain,
+			fmt.Sprintf("%s does not exist: %s answered NXDOMAIN for it, so there is nothing to deliver mail to or to inspect", c.res.Domain, resolverName(srv)),
+			"check the spelling of the domain; a domain must be registered and delegated before it can publish MTA-STS")
+		return true
+	}
+	return false
+}
+
+// lookupFailure describes a failed lookup of name that classifyDNS put
+// on the domain's name servers, naming the resolver that was asked.
+func (c *checker) lookupFailure(name string, err error) string {
+	kind, server := classifyDNS(err, c.exactNX)
+	if kind == dnsResolverDown {
+		return fmt.Sprintf("%s did not answer the query for %s in time, though it answered others: the domain's name servers may be slow or unreachable (%v)", resolverName(server), name, err)
+	}
+	return fmt.Sprintf("%s could not get an answer for %s from the domain's name servers, and senders cannot either (%v)", resolverName(server), name, err)
+}
+
+// judgeDelegation checks a setup delegated to a provider with CNAMEs
+// (RFC 8461 §8.2): the TXT record and the policy host go together, since
+// the id in the one must change with the policy of the other.
+func (c *checker) judgeDelegation() {
+	txt, host := c.res.TXTDelegatedTo, c.res.PolicyHostDelegatedTo
+	switch {
+	case txt != "" && host == "":
+		c.warn("delegation-partial", c.recordName(),
+			fmt.Sprintf("%s is delegated (CNAME to %s) but mta-sts.%s is not: the provider publishes the policy id while you serve the policy, so a policy change on one side leaves a stale id or policy on the other (RFC 8461 §8.2)", c.recordName(), txt, c.res.Domain),
+			fmt.Sprintf("delegate both to the provider (also a CNAME for mta-sts.%s to the provider's policy host), or neither", c.res.Domain))
+	case txt == "" && host != "":
+		c.warn("delegation-partial", "mta-sts."+c.res.Domain,
+			fmt.Sprintf("mta-sts.%s is delegated (CNAME to %s) but %s is not: the provider serves the policy while you publish its id, so a policy change by the provider goes unnoticed by senders that cached the old one (RFC 8461 §8.2)", c.res.Domain, host, c.recordName()),
+			fmt.Sprintf("delegate both to the provider (also a CNAME for %s to the provider's record), or neither", c.recordName()))
+	}
 }
 
 func (c *checker) add(sev Severity, code, subject, msg, fix string) {
@@ -92,8 +159,7 @@ func (c *checker) judgeRecord() {
 			fmt.Sprintf("the MTA-STS TXT record at %s is invalid, so senders ignore it: %v", name, err),
 			"replace it with "+c.suggestedRecord())
 	default:
-		c.fail("txt-lookup-failed", name,
-			fmt.Sprintf("looking up %s failed: %v", name, err),
+		c.fail("txt-lookup-failed", name, c.lookupFailure(name, err),
 			"make the domain's name servers answer TXT queries for "+name)
 	}
 }
@@ -224,7 +290,7 @@ func (c *checker) judgeMX() {
 			return
 		}
 		if len(c.res.MX) == 0 {
-			c.fail("mx-lookup-failed", domain, fmt.Sprintf("looking up the MX records of %s failed: %v", domain, c.mxErr),
+			c.fail("mx-lookup-failed", domain, c.lookupFailure(domain+" (MX)", c.mxErr),
 				"make the domain's name servers answer MX queries")
 			return
 		}
@@ -322,7 +388,7 @@ func (c *checker) judgeTLSRPT() {
 	publish := "publish " + example.String() + " (with your own address) to receive reports"
 	var dnsErr *net.DNSError
 	if c.tlsrptErr != nil && !(errors.As(c.tlsrptErr, &dnsErr) && dnsErr.IsNotFound) {
-		c.warn("tlsrpt-lookup-failed", name, fmt.Sprintf("looking up %s failed: %v", name, c.tlsrptErr),
+		c.warn("tlsrpt-lookup-failed", name, c.lookupFailure(name, c.tlsrptErr),
 			"make the domain's name servers answer TXT queries for "+name)
 		return
 	}

@@ -122,6 +122,7 @@ func Domain(ctx context.Context, domain string, opts Options) (*Result, error) {
 	wg.Go(func() { c.fetchPolicy(ctx) })
 	wg.Go(func() { c.lookupMX(ctx) })
 	wg.Go(func() { c.lookupTLSRPT(ctx) })
+	wg.Go(func() { c.lookupDelegation(ctx) })
 	wg.Wait()
 	err = ctx.Err()
 	if d, ok := ctx.Deadline(); ok && err == nil && !time.Now().Before(d) {
@@ -150,6 +151,9 @@ type checker struct {
 	// tlsrpt.SelectRecord on its answer.
 	tlsrptErr, selectErr error
 	notProbed            []string
+	// exactNX: the resolver tells NXDOMAIN from NODATA (it is not a
+	// *net.Resolver, which says "no such host" for both).
+	exactNX bool
 }
 
 func newChecker(host string, opts Options) *checker {
@@ -157,6 +161,8 @@ func newChecker(host string, opts Options) *checker {
 	if c.resolver == nil {
 		c.resolver = net.DefaultResolver
 	}
+	_, isNet := c.resolver.(*net.Resolver)
+	c.exactNX = !isNet
 	if c.dial == nil {
 		d := &net.Dialer{}
 		if r, ok := c.resolver.(*net.Resolver); ok {
@@ -224,6 +230,34 @@ func (c *checker) lookupTLSRPT(ctx context.Context) {
 	if c.tlsrptErr == nil || errors.As(c.tlsrptErr, &dnsErr) && dnsErr.IsNotFound {
 		c.res.TLSRPTRecord, c.selectErr = tlsrpt.SelectRecord(c.res.TLSRPT)
 	}
+}
+
+// cnameResolver is the optional interface of a Resolver that looks up
+// CNAME records, as *net.Resolver does.
+type cnameResolver interface {
+	LookupCNAME(ctx context.Context, host string) (string, error)
+}
+
+// lookupDelegation looks for the CNAMEs of a delegated setup (RFC 8461
+// §8.2) at _mta-sts.<domain> and mta-sts.<domain>, when the resolver
+// can.
+func (c *checker) lookupDelegation(ctx context.Context) {
+	cr, ok := c.resolver.(cnameResolver)
+	if !ok {
+		return
+	}
+	ctx, cancel := c.step(ctx)
+	defer cancel()
+	target := func(name string) string {
+		t, err := cr.LookupCNAME(ctx, name+".")
+		t = strings.ToLower(strings.TrimSuffix(t, "."))
+		if err != nil || t == "" || t == name {
+			return ""
+		}
+		return t
+	}
+	c.res.TXTDelegatedTo = target(c.recordName())
+	c.res.PolicyHostDelegatedTo = target("mta-sts." + c.res.Domain)
 }
 
 func (c *checker) lookupMX(ctx context.Context) {

@@ -30,11 +30,14 @@ type site struct {
 	sts      []string // TXT records at _mta-sts; nil → {autoID}
 	stsRcode int      // non-zero: the _mta-sts query gets this rcode
 	stsCNAME string   // _mta-sts.<domain> is a CNAME to _mta-sts.<stsCNAME>
-	mx       []string // "preference host"; nil → "10 mx.<domain>"
-	noMX     bool
-	tlsrpt   []string // nil → one valid record
-	noTLSRPT bool
-	smtp     string // kind of SMTP server for every MX host: "" good, plain, wrong, untrusted, expiring, expired, closed
+	// hostCNAME: mta-sts.<domain> is a CNAME to mta-sts.<hostCNAME>
+	// (the fetch reaches the policy host whatever DNS says).
+	hostCNAME string
+	mx        []string // "preference host"; nil → "10 mx.<domain>"
+	noMX      bool
+	tlsrpt    []string // nil → one valid record
+	noTLSRPT  bool
+	smtp      string // kind of SMTP server for every MX host: "" good, plain, wrong, untrusted, expiring, expired, closed
 }
 
 // checkWorld is the Internet as far as Domain sees it, on loopback: a DNS
@@ -96,6 +99,9 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 			rcodes["_mta-sts."+domain+"."] = s.stsRcode
 		case s.stsCNAME != "":
 			add(mtasts.RecordCNAME(domain, s.stsCNAME, time.Hour))
+		}
+		if s.hostCNAME != "" {
+			rrs = append(rrs, mustRR(t, "mta-sts."+domain+". 300 IN CNAME mta-sts."+s.hostCNAME+"."))
 		}
 		for _, txt := range sts {
 			if txt == autoID {
@@ -244,18 +250,20 @@ const (
 // domain per scenario.
 func checkSites() map[string]site {
 	return map[string]site{
-		"good.example":      {},
-		"notxt.example":     {sts: []string{}},
-		"nearmiss.example":  {sts: []string{"v=stsv1; id=abc"}},
-		"twotxt.example":    {sts: []string{autoID, "v=STSv1; id=other"}},
-		"badtxt.example":    {sts: []string{"v=STSv1; id=not-valid"}},
-		"servfail.example":  {stsRcode: dns.RcodeServerFailure},
-		"delegated.example": {sts: []string{}, stsCNAME: "provider.example"},
-		"provider.example":  {},
-		"nopolicy.example":  {policy: "-", sts: []string{"v=STSv1; id=abc"}},
-		"bom.example":       {raw: true, policy: "\uFEFF" + defaultPolicy("bom.example")},
-		"typo.example":      {raw: true, policy: "version: STSv1\nmode: enforce\nnmx: mx.typo.example\nmax_age: 1209600\n", sts: []string{"v=STSv1; id=abc"}},
-		"uncovered.example": {policy: fmt.Sprintf(enforceTwoMX, "uncovered.example"), mx: []string{"10 mx1.uncovered.example", "20 mx2.uncovered.example"}},
+		"good.example":          {},
+		"notxt.example":         {sts: []string{}},
+		"nearmiss.example":      {sts: []string{"v=stsv1; id=abc"}},
+		"twotxt.example":        {sts: []string{autoID, "v=STSv1; id=other"}},
+		"badtxt.example":        {sts: []string{"v=STSv1; id=not-valid"}},
+		"servfail.example":      {stsRcode: dns.RcodeServerFailure},
+		"delegated.example":     {sts: []string{}, stsCNAME: "provider.example", hostCNAME: "provider.example"},
+		"halfdelegated.example": {sts: []string{}, stsCNAME: "provider.example"},
+		"hostdelegated.example": {hostCNAME: "provider.example"},
+		"provider.example":      {},
+		"nopolicy.example":      {policy: "-", sts: []string{"v=STSv1; id=abc"}},
+		"bom.example":           {raw: true, policy: "\uFEFF" + defaultPolicy("bom.example")},
+		"typo.example":          {raw: true, policy: "version: STSv1\nmode: enforce\nnmx: mx.typo.example\nmax_age: 1209600\n", sts: []string{"v=STSv1; id=abc"}},
+		"uncovered.example":     {policy: fmt.Sprintf(enforceTwoMX, "uncovered.example"), mx: []string{"10 mx1.uncovered.example", "20 mx2.uncovered.example"}},
 		"uncovered-testing.example": {
 			policy: "version: STSv1\nmode: testing\nmx: mx1.uncovered-testing.example\nmax_age: 86400\n",
 			mx:     []string{"10 mx1.uncovered-testing.example", "20 mx2.uncovered-testing.example"},
@@ -313,6 +321,8 @@ func TestDomainFindings(t *testing.T) {
 		{domain: "badtxt.example", want: []string{"txt-invalid"}, errors: 1},
 		{domain: "servfail.example", want: []string{"txt-lookup-failed"}, errors: 1},
 		{domain: "delegated.example"},
+		{domain: "halfdelegated.example", want: []string{"delegation-partial"}},
+		{domain: "hostdelegated.example", want: []string{"delegation-partial"}},
 		{domain: "nopolicy.example", want: []string{"policy-http-status"}, errors: 1},
 		{domain: "bom.example", want: []string{"policy-syntax", "policy-not-strict"}, errors: 1},
 		{domain: "typo.example", want: []string{"policy-syntax"}, errors: 1},

@@ -35,6 +35,14 @@ type Result struct {
 	// Each one is also in Findings, with the code "policy-syntax".
 	Diagnostics []mtasts.Diagnostic `json:"-"`
 
+	// TXTDelegatedTo and PolicyHostDelegatedTo are the targets of the
+	// CNAMEs at _mta-sts.<domain> and mta-sts.<domain>: a setup delegated
+	// to a provider (RFC 8461 §8.2). Empty when there is no CNAME, or the
+	// Resolver does not look up CNAMEs (it needs a LookupCNAME method,
+	// as *net.Resolver has).
+	TXTDelegatedTo        string `json:"txt_delegated_to,omitempty"`
+	PolicyHostDelegatedTo string `json:"policy_host_delegated_to,omitempty"`
+
 	// MX holds the domain's MX hosts, by preference, each host once.
 	MX []MXHost `json:"mx"`
 

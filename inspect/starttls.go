@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtpsec/smtpsec/internal/escape"
 	"github.com/smtpsec/smtpsec/mtasts"
 )
 
@@ -136,15 +137,17 @@ func (c *checker) judgeProbe(mx *MXHost) {
 		return
 	}
 	h := mx.Host
+	// The error may quote the server's replies: escaped.
+	reason := escape.Text(fmt.Sprint(unwrapStage(mx.Err)))
 	switch {
 	case errors.Is(mx.Err, errProbeConnect):
 		c.warn("mx-unreachable", h,
-			fmt.Sprintf("could not connect to %s to check STARTTLS: %v", mx.Address, unwrapStage(mx.Err)),
+			fmt.Sprintf("could not connect to %s to check STARTTLS: %s", mx.Address, reason),
 			"make sure the MX host accepts connections on port 25; if it does, outgoing port 25 may be blocked where the check ran")
 		return
 	case errors.Is(mx.Err, errProbeSMTP):
 		c.warn("mx-smtp-error", h,
-			fmt.Sprintf("the SMTP dialogue with %s failed before STARTTLS: %v", mx.Address, unwrapStage(mx.Err)),
+			fmt.Sprintf("the SMTP dialogue with %s failed before STARTTLS: %s", mx.Address, reason),
 			"make sure the MX host greets with 220 and answers EHLO; it may also be refusing the address the check ran from")
 		return
 	case !mx.STARTTLS:
@@ -154,7 +157,7 @@ func (c *checker) judgeProbe(mx *MXHost) {
 		return
 	case mx.Certificate == nil:
 		c.fail("starttls-failed", h,
-			fmt.Sprintf("%s offers STARTTLS, but the upgrade to TLS failed: %v", h, unwrapStage(mx.Err)),
+			fmt.Sprintf("%s offers STARTTLS, but the upgrade to TLS failed: %s", h, reason),
 			"check the MX host's TLS configuration: protocol versions (TLS 1.2 or later), cipher suites, certificate and key")
 		return
 	}
@@ -170,8 +173,15 @@ func (c *checker) judgeProbe(mx *MXHost) {
 		case mtasts.CertificateHostMismatch:
 			code, fix = "cert-name-mismatch", "install a certificate whose subject alternative names include "+h+" (a wildcard covers one label only)"
 		}
-		c.fail(code, h, fmt.Sprintf("the certificate of %s (names %s, valid until %s) fails RFC 8461 §4.2: %v",
-			h, strings.Join(cert.DNSNames, ", "), cert.NotAfter.UTC().Format(time.DateOnly), ce.Err), fix)
+		// The names and the verifier's error (which lists them) come from
+		// the peer's certificate: escaped, so that they cannot forge lines
+		// or drive a terminal.
+		names := make([]string, len(cert.DNSNames))
+		for i, n := range cert.DNSNames {
+			names[i] = escape.Text(n)
+		}
+		c.fail(code, h, fmt.Sprintf("the certificate of %s (names %s, valid until %s) fails RFC 8461 §4.2: %s",
+			h, strings.Join(names, ", "), cert.NotAfter.UTC().Format(time.DateOnly), escape.Text(fmt.Sprint(ce.Err))), fix)
 		return
 	}
 	warnBefore := c.opts.CertExpiryWarning
@@ -184,7 +194,7 @@ func (c *checker) judgeProbe(mx *MXHost) {
 			"renew the certificate of "+h+" now, and automate its renewal")
 	}
 	if mx.Err != nil {
-		c.warn("mx-smtp-error", h, fmt.Sprintf("after STARTTLS, %s failed: %v", h, unwrapStage(mx.Err)),
+		c.warn("mx-smtp-error", h, fmt.Sprintf("after STARTTLS, %s failed: %s", h, reason),
 			"make sure the MX host answers EHLO after STARTTLS")
 	}
 }

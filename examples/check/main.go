@@ -31,6 +31,23 @@
 //	-no-starttls      do not connect to the MX hosts (port 25 blocked)
 //	-timeout d        bound each network step (default 30s)
 //
+// The flags are checked before anything is asked: -dns must be host:port.
+// A resolver that does not answer is reported as such ("the resolver X
+// did not answer"), not as a problem of the domain; a domain that does
+// not exist is said not to exist; a setup delegated to a provider with
+// CNAMEs at _mta-sts and mta-sts (RFC 8461 §8.2) is shown with its
+// targets. Everything printed that comes from the network (records,
+// policy lines, host and certificate names, server replies) is escaped,
+// so that it can neither forge lines nor drive the terminal.
+//
+// In production, run it from a monitoring system or a daily timer, where
+// outgoing port 25 is open (else -no-starttls), with -json for machines:
+//
+//	check -json -timeout 20s example.com > /var/lib/check/example.com.json
+//
+// and alert on exit status 1. A finding "dns-resolver-failed" is about
+// the machine running check, not the domain: alert on it separately.
+//
 // Exit status: 0 when no error was found (warnings allowed), 1 when there
 // are errors, 2 for bad usage or an invalid domain.
 package main
@@ -47,10 +64,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/smtpsec/smtpsec/inspect"
+	"github.com/smtpsec/smtpsec/internal/escape"
+	"github.com/smtpsec/smtpsec/policycache"
 )
 
 func main() {
@@ -103,6 +123,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if msg := checkFlags(*dnsServer, *smtpPort, *timeout); msg != "" {
+		fmt.Fprintln(stderr, "check:", msg)
+		return 2
+	}
 	var roots *x509.CertPool
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
@@ -117,8 +141,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// Records are looked up with policycache.DNSResolver, which names the
+	// server it asked and tells NXDOMAIN from NODATA; host addresses (for
+	// the connections) and CNAMEs with package net, asking the same server.
 	resolver := net.DefaultResolver
+	records := &policycache.DNSResolver{}
 	if *dnsServer != "" {
+		records.Servers = []string{*dnsServer}
 		resolver = &net.Resolver{
 			PreferGo: true,
 			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -135,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return dialer.DialContext(ctx, network, addr)
 	}
 	res, err := inspect.Domain(ctx, fs.Arg(0), inspect.Options{
-		Resolver: resolver,
+		Resolver: &checkResolver{DNSResolver: records, cnames: resolver},
 		HTTPClient: &http.Client{Transport: &http.Transport{
 			DialContext:     dial,
 			TLSClientConfig: &tls.Config{RootCAs: roots},
@@ -147,7 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Timeout:      *timeout,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "check:", err)
+		fmt.Fprintln(stderr, "check:", escape.Text(err.Error()))
 		if ctx.Err() != nil {
 			return 1
 		}
@@ -167,6 +196,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkFlags validates the flags that name network endpoints before
+// anything is asked, and returns why they are wrong, or "".
+func checkFlags(dnsServer, smtpPort string, timeout time.Duration) string {
+	if dnsServer != "" {
+		host, port, err := net.SplitHostPort(dnsServer)
+		if err != nil || host == "" || !validPort(port) {
+			return fmt.Sprintf("-dns %s: want host:port, such as 127.0.0.1:53 ([::1]:53 for IPv6)", escape.Quote(dnsServer))
+		}
+	}
+	if !validPort(smtpPort) {
+		return fmt.Sprintf("-smtp-port %s: want a port number from 1 to 65535", escape.Quote(smtpPort))
+	}
+	if timeout <= 0 {
+		return "-timeout must be positive"
+	}
+	return ""
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && p == strconv.Itoa(n)
+}
+
+// checkResolver is the Resolver of the inspection: TXT and MX records
+// from policycache.DNSResolver, CNAMEs (delegated setups, RFC 8461 §8.2)
+// from package net.
+type checkResolver struct {
+	*policycache.DNSResolver
+	cnames *net.Resolver
+}
+
+// LookupCNAME returns the canonical name of host.
+func (r *checkResolver) LookupCNAME(ctx context.Context, host string) (string, error) {
+	return r.cnames.LookupCNAME(ctx, host)
 }
 
 // localTime formats t for the report.

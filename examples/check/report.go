@@ -7,25 +7,34 @@ import (
 	"strings"
 
 	"github.com/smtpsec/smtpsec/inspect"
+	"github.com/smtpsec/smtpsec/internal/escape"
 	"github.com/smtpsec/smtpsec/mtasts"
 )
 
 // writeReport prints res for people: what was found, section by section,
-// then the findings with their fixes and the verdict.
+// then the findings with their fixes and the verdict. Every string that
+// comes from the network goes through escape.Text (or %q).
 func writeReport(w io.Writer, res *inspect.Result) {
-	fmt.Fprintf(w, "MTA-STS and TLS-RPT check of %s, %s\n", res.Domain, localTime(res.CheckedAt))
+	e := escape.Text
+	fmt.Fprintf(w, "MTA-STS and TLS-RPT check of %s, %s\n", e(res.Domain), localTime(res.CheckedAt))
 
-	fmt.Fprintf(w, "\nMTA-STS record _mta-sts.%s\n", res.Domain)
+	fmt.Fprintf(w, "\nMTA-STS record _mta-sts.%s\n", e(res.Domain))
+	if res.TXTDelegatedTo != "" {
+		fmt.Fprintf(w, "  delegated: CNAME to %s (RFC 8461 §8.2)\n", e(res.TXTDelegatedTo))
+	}
 	writeTXT(w, res.TXT)
 	if res.Record != nil {
-		fmt.Fprintf(w, "  policy id: %s\n", res.Record.ID)
+		fmt.Fprintf(w, "  policy id: %s\n", e(res.Record.ID))
 	}
 
-	fmt.Fprintf(w, "\nPolicy %s\n", res.PolicyURL)
+	fmt.Fprintf(w, "\nPolicy %s\n", e(res.PolicyURL))
+	if res.PolicyHostDelegatedTo != "" {
+		fmt.Fprintf(w, "  policy host delegated: mta-sts.%s is a CNAME to %s (RFC 8461 §8.2)\n", e(res.Domain), e(res.PolicyHostDelegatedTo))
+	}
 	switch {
 	case res.Policy != nil:
 		for _, line := range strings.Split(strings.TrimSuffix(res.Policy.String(), "\r\n"), "\r\n") {
-			fmt.Fprintf(w, "  %s\n", line)
+			fmt.Fprintf(w, "  %s\n", e(line))
 		}
 		if res.Record != nil && mtasts.PolicyID(res.Policy) == res.Record.ID {
 			fmt.Fprintln(w, "  (the TXT id is the content id of this policy)")
@@ -36,7 +45,7 @@ func writeReport(w io.Writer, res *inspect.Result) {
 		fmt.Fprintln(w, "  (not fetched)")
 	}
 
-	fmt.Fprintf(w, "\nMX hosts of %s\n", res.Domain)
+	fmt.Fprintf(w, "\nMX hosts of %s\n", e(res.Domain))
 	if len(res.MX) == 0 {
 		fmt.Fprintln(w, "  (none)")
 	}
@@ -44,15 +53,15 @@ func writeReport(w io.Writer, res *inspect.Result) {
 		cover := ""
 		switch {
 		case mx.Covered:
-			cover = "matches mx: " + mx.Pattern
+			cover = "matches mx: " + e(mx.Pattern)
 		case res.Policy != nil:
 			cover = "NOT in the policy"
 		}
-		fmt.Fprintf(w, "  %3d %s  %s\n", mx.Preference, mx.Host, cover)
+		fmt.Fprintf(w, "  %3d %s  %s\n", mx.Preference, e(mx.Host), cover)
 		fmt.Fprintf(w, "      %s\n", probeLine(mx))
 	}
 
-	fmt.Fprintf(w, "\nTLS-RPT record _smtp._tls.%s\n", res.Domain)
+	fmt.Fprintf(w, "\nTLS-RPT record _smtp._tls.%s\n", e(res.Domain))
 	writeTXT(w, res.TLSRPT)
 
 	errs, warns := 0, 0
@@ -67,14 +76,14 @@ func writeReport(w io.Writer, res *inspect.Result) {
 	for _, f := range res.Findings {
 		subject := ""
 		if f.Subject != "" {
-			subject = " (" + f.Subject + ")"
+			subject = " (" + e(f.Subject) + ")"
 		}
 		fmt.Fprintf(w, "  %-7s %s%s\n", f.Severity, f.Code, subject)
-		fmt.Fprintf(w, "          %s\n", f.Message)
-		fmt.Fprintf(w, "          fix: %s\n", f.Fix)
+		fmt.Fprintf(w, "          %s\n", e(f.Message))
+		fmt.Fprintf(w, "          fix: %s\n", e(f.Fix))
 	}
 	if errs == 0 {
-		fmt.Fprintf(w, "\nOK: senders can apply the MTA-STS policy of %s\n", res.Domain)
+		fmt.Fprintf(w, "\nOK: senders can apply the MTA-STS policy of %s\n", e(res.Domain))
 	} else {
 		fmt.Fprintf(w, "\nFAIL: %s to fix\n", count(errs, "error"))
 	}
@@ -96,13 +105,17 @@ func probeLine(mx inspect.MXHost) string {
 	case !mx.Probed:
 		return "not probed"
 	case mx.Error != "" && mx.Certificate == nil:
-		return "probe failed: " + mx.Error
+		return "probe failed: " + escape.Text(mx.Error)
 	case !mx.STARTTLS:
 		return "STARTTLS: not offered"
 	}
 	s := "STARTTLS: " + mx.TLSVersion
 	if c := mx.Certificate; c != nil {
-		s += fmt.Sprintf("; certificate for %s, valid until %s: ", strings.Join(c.DNSNames, " "), localTime(c.NotAfter))
+		names := make([]string, len(c.DNSNames))
+		for i, n := range c.DNSNames {
+			names[i] = escape.Text(n)
+		}
+		s += fmt.Sprintf("; certificate for %s, valid until %s: ", strings.Join(names, " "), localTime(c.NotAfter))
 		var ce *mtasts.CertificateError
 		switch {
 		case c.Valid:
@@ -110,11 +123,11 @@ func probeLine(mx inspect.MXHost) string {
 		case errors.As(c.Err, &ce):
 			s += "NOT VALID (" + ce.Reason.String() + ")"
 		default:
-			s += "NOT VALID: " + c.Error
+			s += "NOT VALID: " + escape.Text(c.Error)
 		}
 	}
 	if mx.Error != "" {
-		s += "; then: " + mx.Error
+		s += "; then: " + escape.Text(mx.Error)
 	}
 	return s
 }

@@ -6,12 +6,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,12 +22,26 @@ import (
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
 
-// runFiles runs reportd on files and returns its output.
-func runFiles(t *testing.T, want int, files ...string) (stdout, stderr string) {
+// TestMain runs the program itself when the test binary is started as
+// reportd by a test (the SIGKILL test needs a real process).
+func TestMain(m *testing.M) {
+	if os.Getenv("REPORTD_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// testNow is the clock of the in-process runs: the reports of the tests
+// are dated 2026-03-01, within the chart's 30 days.
+func testNow() time.Time { return time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC) }
+
+// runFiles runs reportd on args and returns its output.
+func runFiles(t *testing.T, want int, args ...string) (stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	if code := run(t.Context(), files, &out, &errOut); code != want {
-		t.Fatalf("run(%q) = %d, want %d; stderr:\n%s", files, code, want, errOut.String())
+	if code := runClock(t.Context(), args, &out, &errOut, testNow); code != want {
+		t.Fatalf("run(%q) = %d, want %d; stderr:\n%s", args, code, want, errOut.String())
 	}
 	return out.String(), errOut.String()
 }
@@ -62,7 +79,7 @@ func TestRealWorldFiles(t *testing.T) {
 	// The RFC 8460 example came twice (JSON file and Stalwart's email).
 	for _, want := range []string{
 		"testdata/rfc8460-example-fixed.json: report 5065427c-23d3-47ca-b6e0-946ea0e8c4be from Company-X for company-y.example\n",
-		"testdata/stalwart-rpt01.eml: report 5065427c-23d3-47ca-b6e0-946ea0e8c4be from Company-X for company-y.example (already counted)\n",
+		"testdata/stalwart-rpt01.eml: report 5065427c-23d3-47ca-b6e0-946ea0e8c4be from Company-X for company-y.example (1 finding) (already stored)\n",
 		"testdata/google-2024.eml: report 2024-09-03T00:00:00Z_cardinalhealth.ca from Google Inc. for cardinalhealth.ca\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -103,11 +120,28 @@ func TestRealWorldFiles(t *testing.T) {
 		"    MX mx2.mail.company-y.example, sending MTA 2001:db8:abcd:13::1: starttls-not-supported, 200 sessions\n" +
 			"    MX mx1.mail.company-y.example, sending MTA 2001:db8:abcd:12::1: certificate-expired, 100 sessions\n" +
 			"    MX mx-backup.mail.company-y.example, sending MTA 198.51.100.62: validation-failure, 3 sessions\n",
+		"    evidence: Company-X (testing, 1 report, 100%)\n",
 		"example.com: ENFORCED: already in mode enforce; 2 of 25 sessions over 2 days failed",
 		"MX demo.example.com, sending MTA 123.123.123.123: certificate-host-mismatch, 1 session\n",
+		"    evidence: Google Inc. (enforce, 1 report, 96%); Mail.ru (unknown, 1 report, 4%)\n",
 	} {
 		if !strings.Contains(verdicts, want) {
 			t.Errorf("verdicts lack %q:\n%s", want, verdicts)
+		}
+	}
+}
+
+// TestValidateFindingsShown: the findings Validate lists are shown per
+// report ("the findings Validate would list are never shown").
+func TestValidateFindingsShown(t *testing.T) {
+	out, _ := runFiles(t, 0, "testdata/mailru.json")
+	findings := section(t, out, "findings of the recent reports")
+	for _, want := range []string{
+		"report b28254de-7b2e-be36-bb5c-4c3b92da8b25@mail.ru from Mail.ru: policies[0].policy.policy-string: missing for policy type sts",
+		"policies[0].failure-details[0].sending-mta-ip: missing",
+	} {
+		if !strings.Contains(findings, want) {
+			t.Errorf("findings lack %q:\n%s", want, findings)
 		}
 	}
 }
@@ -132,65 +166,189 @@ func TestBadFile(t *testing.T) {
 	}
 }
 
-func TestUsage(t *testing.T) {
-	for _, args := range [][]string{
-		nil,
-		{"-nosuchflag"},
-		{"-addr", "0.0.0.0:0"}, // plain HTTP off loopback
-		{"-addr", "127.0.0.1:0", "-cert", "x.pem"},
-	} {
-		var out, errOut bytes.Buffer
-		if code := run(t.Context(), args, &out, &errOut); code != 2 {
-			t.Errorf("run(%q) = %d, want 2", args, code)
+// TestFormatFromContent: a file's format is told from its bytes, not
+// from its extension ("the format of a file is chosen by its extension
+// only").
+func TestFormatFromContent(t *testing.T) {
+	dir := t.TempDir()
+	var gz bytes.Buffer
+	if err := tlsrpt.EncodeGzip(&gz, testingReport("gz-named-json", 5)); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := json.Marshal(testingReport("json-named-gz", 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	email, err := os.ReadFile("testdata/google-2024.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"a.json": gz.Bytes(), "b.json.gz": plain, "c.json": email, "d": plain[:0:0]}
+	files["d"] = append([]byte("  \n"), plain...) // leading white space, no extension
+	var args []string
+	for _, name := range []string{"a.json", "b.json.gz", "c.json", "d"} {
+		data := files[name]
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
 		}
-		if errOut.Len() == 0 {
-			t.Errorf("run(%q): nothing on stderr", args)
+		args = append(args, p)
+	}
+	out, stderr := runFiles(t, 0, args...)
+	for _, want := range []string{"a.json: report gz-named-json", "b.json.gz: report json-named-gz", "c.json: report 2024-09-03T00:00:00Z_cardinalhealth.ca", "d: report json-named-gz from Sender Org for ready.example (already stored)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q; stderr:\n%s\nout:\n%s", want, stderr, out)
 		}
 	}
 }
 
+// TestUnknownModeIsNotTesting: a report without policy-string does not
+// say the policy's mode ("a report without mode information is judged as
+// testing").
+func TestUnknownModeIsNotTesting(t *testing.T) {
+	dir := t.TempDir()
+	var args []string
+	for i, org := range []string{"Org A", "Org B"} {
+		r := testingReport(fmt.Sprintf("no-mode-%d", i), 100)
+		r.OrganizationName = org
+		r.Policies[0].Policy.PolicyString = nil
+		args = append(args, writeReport(t, dir, r))
+	}
+	out, _ := runFiles(t, 0, args...)
+	if !strings.Contains(out, "ready.example: UNKNOWN MODE: 200 sessions under an MTA-STS policy whose mode the reporters did not say") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage: reportd"},
+		{[]string{"-nosuchflag"}, "flag provided but not defined"},
+		{[]string{"-addr", "0.0.0.0:0", "-data", "x"}, "plain HTTP only on a loopback address"},
+		{[]string{"-addr", "127.0.0.1:0", "-cert", "x.pem"}, "-cert and -key go together"},
+		// "-cert without -addr prints only the usage"
+		{[]string{"-cert", "x.pem", "-key", "y.pem", "file.json"}, "-cert and -key are for HTTPS: give -addr too"},
+		{[]string{"-addr", "127.0.0.1:0"}, "-addr needs -data"},
+		{[]string{"-data", "x", "-max-inflight", "0"}, "-max-inflight and -max-conns must be positive"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(t.Context(), tt.args, &out, &errOut); code != 2 {
+			t.Errorf("run(%q) = %d, want 2", tt.args, code)
+		}
+		if !strings.Contains(errOut.String(), tt.want) {
+			t.Errorf("run(%q): stderr %q lacks %q", tt.args, errOut.String(), tt.want)
+		}
+	}
+}
+
+// writeReport writes r as JSON to dir and returns the file's name.
+func writeReport(t *testing.T, dir string, r *tlsrpt.Report) string {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, strings.NewReplacer("/", "_", "@", "_").Replace(r.ReportID)+".json")
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// testServer is reportd running in the test's process.
+type testServer struct {
+	base   string
+	client *http.Client
+	mu     sync.Mutex
+	out    bytes.Buffer // everything printed so far
+	lines  chan string  // each line printed after the listening line
+	cancel func()       // SIGTERM
+	stop   func() string
+}
+
+// output returns what the server printed so far.
+func (s *testServer) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// waitLine waits for a line printed containing substr.
+func (s *testServer) waitLine(t *testing.T, substr string) {
+	t.Helper()
+	for line := range s.lines {
+		if strings.Contains(line, substr) {
+			return
+		}
+	}
+	t.Fatalf("no line %q printed:\n%s", substr, s.output())
+}
+
 // server runs reportd with args plus -addr 127.0.0.1:0 until the test
-// cancels it, and returns its base URL and a function that stops it and
-// returns everything it printed.
-func server(t *testing.T, args ...string) (string, func() string) {
+// calls stop, which returns everything it printed.
+func server(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
-	var errOut bytes.Buffer
+	errOut := &syncWriter{w: new(bytes.Buffer)}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, &errOut)
+		done <- runClock(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw, errOut, testNow)
 		pw.Close()
 	}()
-	var all bytes.Buffer
+	s := &testServer{client: &http.Client{Timeout: 30 * time.Second}, lines: make(chan string, 1<<16), cancel: cancel}
 	sc := bufio.NewScanner(pr)
-	var base string
 	for sc.Scan() {
-		all.WriteString(sc.Text() + "\n")
+		s.out.WriteString(sc.Text() + "\n")
 		if rest, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-			base, _, _ = strings.Cut(rest, " ")
+			s.base, _, _ = strings.Cut(rest, " ")
 			break
 		}
 	}
-	if base == "" {
+	if s.base == "" {
 		cancel()
-		t.Fatalf("no listening line; output:\n%s", all.String())
+		t.Fatalf("no listening line; output:\n%s\nstderr:\n%s", s.out.String(), errOut.String())
 	}
+	s.base = strings.TrimSuffix(s.base, "/")
 	collected := make(chan struct{})
 	go func() {
 		for sc.Scan() {
-			all.WriteString(sc.Text() + "\n")
+			s.mu.Lock()
+			s.out.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+			select {
+			case s.lines <- sc.Text():
+			default:
+			}
 		}
+		close(s.lines)
 		close(collected)
 	}()
-	return strings.TrimSuffix(base, "/"), func() string {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("run = %d; stderr:\n%s", code, errOut.String())
-		}
-		<-collected
-		return all.String()
+	var once sync.Once
+	var all string
+	s.stop = func() string {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("run = %d; stderr:\n%s", code, errOut.String())
+			}
+			<-collected
+			all = s.output()
+		})
+		return all
 	}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// String returns what was written to s, a *bytes.Buffer.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.(*bytes.Buffer).String()
 }
 
 // testingReport is a report for ready.example, whose testing policy saw
@@ -214,63 +372,85 @@ func testingReport(id string, ok int64) *tlsrpt.Report {
 	}
 }
 
-func post(t *testing.T, client *http.Client, url string, r *tlsrpt.Report) *http.Response {
+func gzipReport(t testing.TB, r *tlsrpt.Report) []byte {
 	t.Helper()
 	var body bytes.Buffer
 	if err := tlsrpt.EncodeGzip(&body, r); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := client.Post(url, tlsrpt.MediaTypeGzip, &body)
+	return body.Bytes()
+}
+
+// postBody POSTs body and returns the status and the answer's text.
+func postBody(t testing.TB, client *http.Client, url, contentType string, body []byte) (int, string) {
+	t.Helper()
+	resp, err := client.Post(url, contentType, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(text)
+}
+
+func post(t testing.TB, client *http.Client, url string, r *tlsrpt.Report) (int, string) {
+	t.Helper()
+	return postBody(t, client, url, tlsrpt.MediaTypeGzip, gzipReport(t, r))
+}
+
+func get(t testing.TB, client *http.Client, url string) string {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+	}
+	return string(b)
 }
 
 func TestPOST(t *testing.T) {
-	base, stop := server(t, "testdata/stalwart-rpt01.eml")
-	client := &http.Client{Timeout: 5 * time.Second}
+	s := server(t, "-data", t.TempDir(), "-retention-days", "5000", "testdata/stalwart-rpt01.eml")
 
-	if resp := post(t, client, base+"/v1/tlsrpt", testingReport("r1@sender.example", 1200)); resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST: %s", resp.Status)
+	if code, text := post(t, s.client, s.base+"/v1/tlsrpt", testingReport("r1@sender.example", 1200)); code != http.StatusOK || text != "report stored\n" {
+		t.Fatalf("POST: %d %q", code, text)
 	}
 	// The same report again counts once.
-	if resp := post(t, client, base+"/v1/tlsrpt", testingReport("r1@sender.example", 1200)); resp.StatusCode != http.StatusOK {
-		t.Fatalf("second POST: %s", resp.Status)
+	if code, text := post(t, s.client, s.base+"/v1/tlsrpt", testingReport("r1@sender.example", 1200)); code != http.StatusOK || text != "report already stored\n" {
+		t.Fatalf("second POST: %d %q", code, text)
 	}
 	// Not a report.
-	resp, err := client.Post(base+"/v1/tlsrpt", "text/plain", strings.NewReader("hello"))
-	if err != nil {
-		t.Fatal(err)
+	if code, _ := postBody(t, s.client, s.base+"/v1/tlsrpt", "text/plain", []byte("hello")); code != http.StatusUnsupportedMediaType {
+		t.Errorf("POST text/plain: %d, want 415", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnsupportedMediaType {
-		t.Errorf("POST text/plain: %s, want 415", resp.Status)
+	// A second reporter makes the domain READY.
+	r := testingReport("r2@other.example", 800)
+	r.OrganizationName = "Other Org"
+	if code, text := post(t, s.client, s.base+"/v1/tlsrpt", r); code != http.StatusOK {
+		t.Fatalf("POST: %d %q", code, text)
 	}
 
-	resp, err = client.Get(base + "/summary")
-	if err != nil {
-		t.Fatal(err)
-	}
-	summary, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	summary := get(t, s.client, s.base+"/summary")
 	for _, want := range []string{
-		"2026-03-01  ready.example  reported by Sender Org (1)\n  sessions: 1200 (1200 successful, 0 failed)\n",
-		"ready.example: READY: 1200 sessions under mode testing over 1 day, none failed",
+		"2026-03-01  ready.example  reported by Other Org (1), Sender Org (1)\n  sessions: 2000 (2000 successful, 0 failed)\n",
+		"ready.example: READY: 2000 sessions under mode testing over 1 day from 2 reporters, none failed",
+		"evidence: Sender Org (testing, 1 report, 60%); Other Org (testing, 1 report, 40%)",
 		"company-y.example: NOT READY: 303 of 5629",
 	} {
-		if !strings.Contains(string(summary), want) {
+		if !strings.Contains(summary, want) {
 			t.Errorf("GET /summary lacks %q:\n%s", want, summary)
 		}
 	}
 
-	out := stop()
+	out := s.stop()
 	for _, want := range []string{
-		"testdata/stalwart-rpt01.eml: report 5065427c-23d3-47ca-b6e0-946ea0e8c4be from Company-X for company-y.example\n",
-		"POST: report r1@sender.example from Sender Org for ready.example\n",
-		"POST: report r1@sender.example from Sender Org for ready.example (already counted)\n",
-		"ready.example: READY: 1200 sessions",
+		"testdata/stalwart-rpt01.eml: report 5065427c-23d3-47ca-b6e0-946ea0e8c4be from Company-X for company-y.example (1 finding)\n",
+		": report stored: report r1@sender.example from Sender Org for ready.example\n",
+		": report already stored: report r1@sender.example from Sender Org for ready.example\n",
+		"ready.example: READY: 2000 sessions",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -283,9 +463,9 @@ func TestPOST(t *testing.T) {
 func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	pool := writeCert(t, dir, "reportd.test")
-	base, stop := server(t, "-cert", filepath.Join(dir, "cert.pem"), "-key", filepath.Join(dir, "key.pem"))
-	if !strings.HasPrefix(base, "https://") {
-		t.Fatalf("base URL %q is not https", base)
+	s := server(t, "-data", filepath.Join(dir, "data"), "-cert", filepath.Join(dir, "cert.pem"), "-key", filepath.Join(dir, "key.pem"))
+	if !strings.HasPrefix(s.base, "https://") {
+		t.Fatalf("base URL %q is not https", s.base)
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "reportd.test"}}}
 	r := testingReport("r2@sender.example", 10)
@@ -296,11 +476,11 @@ func TestHTTPS(t *testing.T) {
 		ReceivingMXHostname: "mx.ready.example",
 		FailedSessionCount:  4,
 	}}
-	if resp := post(t, client, base+"/tlsrpt", r); resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST: %s", resp.Status)
+	if code, text := post(t, client, s.base+"/tlsrpt", r); code != http.StatusOK {
+		t.Fatalf("POST: %d %s", code, text)
 	}
-	out := stop()
-	want := "ready.example: NOT READY: 4 of 14 sessions failed under mode testing over 1 day; under enforce, mail would not be delivered to a failing MX host. Blocking:\n" +
+	out := s.stop()
+	want := "ready.example: NOT READY: 4 of 14 sessions failed under mode testing over 1 day; under enforce, mail would not be delivered to a failing MX host\n" +
 		"    MX mx.ready.example, sending MTA 192.0.2.7: certificate-expired, 4 sessions\n"
 	if !strings.Contains(out, want) {
 		t.Errorf("output lacks %q:\n%s", want, out)

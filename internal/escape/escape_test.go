@@ -1,6 +1,7 @@
 package escape
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -37,4 +38,39 @@ func FuzzQuote(f *testing.F) {
 			t.Fatalf("Quote(%q) = %q is not safe to print", s, q)
 		}
 	})
+}
+
+func TestText(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"mx.example.com", "mx.example.com"},
+		{"victim.example: READY\nx\x1b[2J", `victim.example: READY\nx\x1b[2J`},
+		{`a\nb`, `a\\nb`},
+		{"\xff\u202e\u0085é", `\xff\u202e\u0085é`},
+		{strings.Repeat("é", 300), strings.Repeat("é", 300)},
+	} {
+		if got := Text(tt.in); got != tt.want {
+			t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzText: the result is bounded whatever the input, and printable.
+func FuzzText(f *testing.F) {
+	f.Add("example.com")
+	f.Add("a\n\x1b[31m\u202e")
+	f.Fuzz(func(t *testing.T, s string) {
+		q := Text(s)
+		if len(q) > 6*len(s) {
+			t.Fatalf("Text of %d bytes gave %d bytes", len(s), len(q))
+		}
+		if !utf8.ValidString(q) || strings.ContainsAny(q, "\n\r\x1b\x00\u202e\u0085") {
+			t.Fatalf("Text(%q) = %q is not safe to print", s, q)
+		}
+	})
+}
+
+func ExampleText() {
+	fmt.Println(Text("victim.example: READY\n\x1b[2J"))
+	// Output: victim.example: READY\n\x1b[2J
 }
