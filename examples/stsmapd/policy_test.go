@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
@@ -185,4 +186,48 @@ func deadServer(t testing.TB) string {
 	addr := pc.LocalAddr().String()
 	pc.Close()
 	return addr
+}
+
+// TestIdleTimeout: a connection without a request for idle_timeout is
+// closed by the daemon, after the replies to what it asked.
+func TestIdleTimeout(t *testing.T) {
+	w := newTestWorld(t)
+	cfg := testConfig()
+	cfg.IdleTimeout = Duration(50 * time.Millisecond)
+	dm := startDaemon(t, cfg, w.deps())
+	cl := dial(t, dm)
+	if got := cl.ask("postfix " + enforceDomain); got != enforceReply {
+		t.Fatalf("%q", got)
+	}
+	cl.closed()
+}
+
+// TestDrainAnswersInFlight: on shutdown a request being answered gets its
+// reply (here once its blocked discovery is let go), then the connection
+// closes; an idle connection closes at once.
+func TestDrainAnswersInFlight(t *testing.T) {
+	w := newTestWorld(t)
+	d := w.deps()
+	r := &switchResolver{next: d.resolver, block: make(chan struct{})}
+	d.resolver = r
+	dm := startDaemon(t, testConfig(), d)
+	idle := dial(t, dm)
+	if got := idle.ask("nozone x"); got != replyUnknownZone {
+		t.Fatalf("%q", got)
+	}
+	busy := dial(t, dm)
+	busy.send(netstring("postfix " + enforceDomain))
+	r.waitStarted(t)
+	stopped := make(chan struct{})
+	go func() {
+		dm.srv.shutdown(context.Background())
+		close(stopped)
+	}()
+	idle.closed()
+	close(r.block)
+	if got := busy.reply(); got != enforceReply {
+		t.Errorf("in-flight request during the drain: %q", got)
+	}
+	busy.closed()
+	<-stopped
 }

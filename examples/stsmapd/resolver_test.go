@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/smtpsec/smtpsec/policycache"
@@ -14,8 +15,9 @@ type switchResolver struct {
 	next  policycache.TTLResolver
 	block chan struct{} // nil: no blocking
 
-	mu   sync.Mutex
-	dead policycache.TTLResolver
+	mu      sync.Mutex
+	dead    policycache.TTLResolver
+	started chan struct{} // closed at the first lookup
 }
 
 // fail sends every later lookup to the DNS server at addr.
@@ -31,6 +33,16 @@ func (r *switchResolver) LookupTXT(ctx context.Context, name string) ([]string, 
 }
 
 func (r *switchResolver) LookupTXTTTL(ctx context.Context, name string) ([]string, time.Duration, error) {
+	r.mu.Lock()
+	if r.started == nil {
+		r.started = make(chan struct{})
+	}
+	select {
+	case <-r.started:
+	default:
+		close(r.started)
+	}
+	r.mu.Unlock()
 	if r.block != nil {
 		select {
 		case <-r.block:
@@ -45,4 +57,20 @@ func (r *switchResolver) LookupTXTTTL(ctx context.Context, name string) ([]strin
 	}
 	r.mu.Unlock()
 	return res.LookupTXTTTL(ctx, name)
+}
+
+// waitStarted waits for the first lookup.
+func (r *switchResolver) waitStarted(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	if r.started == nil {
+		r.started = make(chan struct{})
+	}
+	ch := r.started
+	r.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no lookup started")
+	}
 }
