@@ -187,7 +187,9 @@ type flight struct {
 }
 
 // New returns a Cache configured by cfg and starts its background refresh
-// loop. It fails when a duration is negative or when no Resolver is given
+// loop; with a Store that is a StoreLister, it also reads the stored
+// policies in the background and schedules their refresh. It fails when a
+// duration is negative or when no Resolver is given
 // and the system's resolv.conf names no usable server.
 func New(cfg Config) (*Cache, error) {
 	for _, f := range []struct {
@@ -242,6 +244,10 @@ func New(cfg Config) (*Cache, error) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.loop(!cfg.DisableRefresh)
+	if l, ok := cfg.Store.(StoreLister); ok {
+		c.wg.Add(1)
+		go c.preload(l)
+	}
 	return c, nil
 }
 

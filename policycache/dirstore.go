@@ -1,6 +1,8 @@
 package policycache
 
 import (
+	"github.com/smtpsec/smtpsec/internal/atomicfile"
+
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +25,7 @@ const maxStoredValue = 1 << 20
 // the key: a key of 253 bytes (the longest domain name) has a file name of
 // 253 bytes, and its temporary file one of at most 15, both within the
 // NAME_MAX of 255 bytes of common file systems.
-const tempPrefix = ".tmp-"
+const tempPrefix = atomicfile.TempPrefix
 
 // staleTempAge is how old a temporary file must be before a new Cache
 // removes it as left behind by a crash. A Put holds its temporary file for
@@ -79,7 +81,7 @@ func (d DirStore) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // Put atomically replaces the file for key with data.
-func (d DirStore) Put(ctx context.Context, key string, data []byte) (err error) {
+func (d DirStore) Put(ctx context.Context, key string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -87,34 +89,7 @@ func (d DirStore) Put(ctx context.Context, key string, data []byte) (err error) 
 	if err != nil {
 		return err
 	}
-	dir := string(d)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return atomicfile.Write(string(d), filepath.Base(name), data)
 }
 
 // Delete removes the file for key.
@@ -188,18 +163,6 @@ func escapeKey(key string) string {
 		}
 	}
 	return b.String()
-}
-
-// syncDir flushes a directory, making a rename inside it durable. It is
-// best effort: some platforms and file systems cannot sync a directory,
-// and the rename is atomic either way.
-func syncDir(dir string) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	f.Sync()
-	f.Close()
 }
 
 // openStore prepares the Store for use by c: in a DirStore, temporary files

@@ -378,20 +378,30 @@ func (c *Cache) load(ctx context.Context, d string, now time.Time) *entry {
 		c.log.Warn("reading a stored MTA-STS policy failed; ignoring it", "domain", d, "err", err)
 		return nil
 	}
+	e, err := c.storedEntry(d, data, text, now)
+	if err != nil {
+		c.log.Warn("stored MTA-STS policy is corrupt; ignoring it", "domain", d, "err", err)
+	}
+	return e
+}
+
+// storedEntry decodes the stored entry data of d (also as text, when the
+// Store shares strings; see textStore), returning it when it holds a
+// policy still valid at now, or an error when it is corrupt.
+func (c *Cache) storedEntry(d string, data []byte, text string, now time.Time) (*entry, error) {
 	s, err := decodeStored(data)
 	if err == nil && s.Domain != d {
 		err = errors.New("entry is for " + s.Domain)
 	}
 	if err != nil {
-		c.log.Warn("stored MTA-STS policy is corrupt; ignoring it", "domain", d, "err", err)
-		return nil
+		return nil, err
 	}
 	e := c.policyEntry(d, s.ID, s.Policy, s.Fetched, text)
 	if !e.validAt(now) {
-		return nil
+		return nil, nil
 	}
 	e.stored = true
-	return e
+	return e, nil
 }
 
 // save writes a newly fetched policy to the Store and reports whether it
@@ -403,7 +413,7 @@ func (c *Cache) save(ctx context.Context, e *entry) bool {
 	if e.policy.MaxAge == 0 {
 		err = c.store.Delete(ctx, d)
 	} else {
-		err = c.put(ctx, d, e.text)
+		err = c.putEntry(ctx, d, e.text, e.expires)
 	}
 	if err != nil {
 		c.log.Warn("storing an MTA-STS policy failed", "domain", d, "err", err)

@@ -2,8 +2,6 @@ package tlsrpt
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -89,6 +87,7 @@ type Collector struct {
 	spill    map[int64]*aggregate // counts taken from counters, not yet stored
 
 	flushMu sync.Mutex // serializes Flush
+	pending *batch     // offered to a BatchStore, not acknowledged; guarded by flushMu
 }
 
 func (c *Collector) init() {
@@ -451,12 +450,23 @@ func (c *Collector) Overflow() int64 { return c.overflow.Load() }
 // Add per UTC day, oldest first. When the Store fails, the counts not
 // stored are kept and offered again by the next Flush.
 //
+// With a Store that is a BatchStore, each day's counts go as one batch
+// with an id, and a batch whose Add failed is offered again, the same
+// counts with the same id, by the next Flush before anything else: a
+// retried Flush never counts a session twice (see BatchStore).
+//
 // Flush also forgets policies that have recorded nothing for two days; a
 // PolicyCounter kept by the caller goes on working.
 func (c *Collector) Flush(ctx context.Context) error {
 	c.init()
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
+	bs, batched := c.store.(BatchStore)
+	if batched && c.pending != nil {
+		if err := c.sendBatch(ctx, bs, c.pending); err != nil {
+			return err
+		}
+	}
 	today := c.today()
 
 	c.mu.Lock()
@@ -493,6 +503,18 @@ func (c *Collector) Flush(ctx context.Context) error {
 			c.keep(days[n:], byDay)
 			return err
 		}
+		if batched {
+			id, err := newBatchID()
+			if err != nil {
+				c.keep(days[n:], byDay)
+				return err
+			}
+			if err := c.sendBatch(ctx, bs, &batch{id: id, day: d, results: byDay[d].results()}); err != nil {
+				c.keep(days[n+1:], byDay)
+				return err
+			}
+			continue
+		}
 		if err := c.store.Add(ctx, dayStart(d), byDay[d].results()); err != nil {
 			c.keep(days[n:], byDay)
 			return fmt.Errorf("tlsrpt: storing the results of %s: %w", dayStart(d).Format(time.DateOnly), err)
@@ -514,11 +536,14 @@ func (c *Collector) keep(days []int64, byDay map[int64]*aggregate) {
 // one per policy domain, ordered by domain (RFC 8460 §4). Each covers the
 // whole day, 00:00:00Z to 23:59:59Z (§4.1), lists every policy seen for
 // its domain with the session counts of all the Collectors sharing the
-// Store, and has a new report-id of the form
+// Store, and has the report-id
 //
-//	<yyyy-mm-dd>.<policy-domain>.<12 random hex digits>@<submitter>
+//	<yyyy-mm-dd>.<policy-domain>@<submitter>
 //
-// usable as the Report-ID of an email subject (§5.3). A policy with more
+// usable as the Report-ID of an email subject (§5.3). The id depends on
+// nothing else, so every call, every restart and every Collector sharing
+// the Store gives a day's report of a domain the same id: a receiver can
+// recognise a report sent twice. A policy with more
 // than MaxFailureDetails distinct details in the Store keeps its largest
 // ones and the rest are folded as in Failure.
 //
@@ -570,10 +595,7 @@ func (c *Collector) Reports(ctx context.Context, day time.Time) ([]*Report, erro
 				"policy-domain", r.Policy.Domain, "day", dayStart(d).Format(time.DateOnly), "sessions", n)
 		}
 		if len(reports) == 0 || reports[len(reports)-1].Policies[0].Policy.Domain != r.Policy.Domain {
-			id, err := reportID(d, r.Policy.Domain, submitter)
-			if err != nil {
-				return nil, err
-			}
+			id := reportID(d, r.Policy.Domain, submitter)
 			reports = append(reports, &Report{
 				OrganizationName: c.OrganizationName,
 				DateRange:        dateRange(d),
@@ -587,13 +609,14 @@ func (c *Collector) Reports(ctx context.Context, day time.Time) ([]*Report, erro
 	return reports, nil
 }
 
-// reportID makes a report-id that is also a valid RFC 5322 msg-id.
-func reportID(day int64, domain, submitter string) (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("tlsrpt: making a report id: %w", err)
-	}
-	return dayStart(day).Format(time.DateOnly) + "." + domain + "." + hex.EncodeToString(b[:]) + "@" + submitter, nil
+// reportID returns the report-id of the report of (day, domain,
+// submitter): the same on every call, in every process and after every
+// restart, so that a report made again after a crash or by a second member
+// of a fleet carries the id of the first, and a receiver sees one report
+// (RFC 8460 §4.4 report-id). It is also a valid RFC 5322 msg-id, as the
+// Subject of a report email needs (§5.3).
+func reportID(day int64, domain, submitter string) string {
+	return dayStart(day).Format(time.DateOnly) + "." + domain + "@" + submitter
 }
 
 // contactDomain returns the domain of a contact-info that is an email

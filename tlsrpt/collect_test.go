@@ -134,7 +134,7 @@ func TestCollectorReport(t *testing.T) {
 	if !e.DateRange.Start.Equal(wantRange.Start) || !e.DateRange.End.Equal(wantRange.End) {
 		t.Errorf("date range %v, want %v", e.DateRange, wantRange)
 	}
-	idForm := regexp.MustCompile(`^2024-09-03\.example\.com\.[0-9a-f]{12}@sender\.example$`)
+	idForm := regexp.MustCompile(`^2024-09-03\.example\.com@sender\.example$`)
 	if !idForm.MatchString(e.ReportID) {
 		t.Errorf("report-id %q does not match %v", e.ReportID, idForm)
 	}

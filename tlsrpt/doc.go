@@ -53,17 +53,44 @@
 // ResultStore). Collector.Reports builds the reports of a finished UTC day,
 // one per policy domain, covering 00:00:00Z to 23:59:59Z.
 //
-// # Delivering and receiving
+// # Delivering reports
 //
-// Sender.Send delivers a report to every mailto: and https: destination of
-// the domain's record (at most 10; see Record.Destinations): HTTPS POST of
-// the gzip body (§5.4; only 2xx succeeds) and the multipart/report email
-// of §5.3, built by Sender.Message with the TLS-Report-Domain,
-// TLS-Report-Submitter and TLS-Required: No headers and handed to
-// Sender.Mail (SMTPRelay.Send, or Message.SendSMTP, sends through a relay
-// with net/smtp). Each destination is tried again with exponential backoff
-// for about 16 hours (§5.5). A Sender gzips reports with pooled Encoders,
-// so that sending many reports does not set up a compressor for each.
+// An Outbox is the daily job of a sending MTA: with the MTA's Collector,
+// its RunOnce (or Run, in a goroutine) makes the reports of every finished
+// UTC day, stores each in an OutboxStore (DirOutbox: one file per key,
+// written to a temporary file, fsynced, renamed, directory fsynced) before
+// the first attempt, then looks up the policy domain's record (LookupRecord)
+// and delivers to each of its mailto: and https: destinations (at most 10).
+// The state of every destination (pending, delivered, given up, attempts,
+// last error, next attempt) is stored after each attempt, so a restart
+// resumes every pending delivery at its time and never sends a report
+// again where it was accepted. Failures are retried with waits doubling
+// from Sender.Backoff up to 4 hours, for RetryWindow (24 hours, §5.5) from
+// the first attempt, which falls at random in StartWindow after midnight
+// UTC (§5 asks senders to spread their reports); what is still undelivered
+// then is given up and logged. Report-ids are stable (Collector.Reports),
+// so a report made twice, after a crash or by two MTAs, is enqueued once
+// and recognised by receivers. Among a fleet sharing a ResultStore, a
+// DayLeader picks the MTA that makes a day's reports.
+//
+// Sender holds how a report travels. HTTPS POST (§5.4) sends the gzip body;
+// only 2xx delivers, and no redirect is ever followed, not even 307 or
+// 308: a client following 301, 302 or 303 turns the POST into a GET
+// without the report whose 2xx would look like a delivery, and a report
+// goes only to the URI its domain published. A redirect is an *HTTPError
+// retried like a 5xx; other 4xx (413 included) are final. Email (§5.3) is
+// the multipart/report of Sender.Message with the TLS-Report-Domain,
+// TLS-Report-Submitter and "TLS-Required: No" headers, DKIM-signed by
+// Sender.DKIM (a DKIMSigner, RSA-SHA256 or Ed25519-SHA256, relaxed/relaxed,
+// no l=, the TLS-Report headers and Subject signed; or any MessageSigner)
+// and handed to Sender.Mail: SMTPRelay.Send sends through a relay with a
+// configurable EHLO name and requires STARTTLS unless AllowPlaintext. The
+// MTA's own sending sessions recognise report emails with IsReportMessage
+// and do not record them in the Collector (§5.3.1: no loops).
+// Sender.Send is the older, in-memory way: it retries for about 16 hours
+// and loses what it holds on a restart.
+//
+// # Receiving reports
 //
 // Handler receives POSTed reports (405, 415, 413 and 400 for bad requests,
 // 500 when its callback fails so that the sender retries); it is lenient
@@ -167,16 +194,24 @@
 //     has expired; its reason codes for certificates are the OpenSSL
 //     X509_V_ERR names reports commonly carry.
 //   - EncodeGzip and Encoder compress at gzip.BestSpeed (see there).
-//   - Sender.Send delivers a report to every usable rua destination, each
-//     retried on its own, rather than trying them in turn until one
-//     accepts: §3 lets a domain list several URIs "as with DMARC", and
-//     DMARC (RFC 7489 §6.2) sends a report to each listed URI. It
-//     delivers to at most 10, so that a record cannot multiply the
+//   - An Outbox (and Sender.Send) delivers a report to every usable rua
+//     destination, each retried on its own, rather than trying them in
+//     turn until one accepts: §3 lets a domain list several URIs "as with
+//     DMARC", and DMARC (RFC 7489 §6.2) sends a report to each listed URI.
+//     It delivers to at most 10, so that a record cannot multiply the
 //     reports a sender sends.
-//   - Report emails are not DKIM-signed, though §5.3 requires a signature
-//     by the reporting domain without the l= tag: signing needs the
-//     sender's key and signer, so Sender.Mail (or a DKIM signer before
-//     Message.SendSMTP) signs them. ParseMessage does not verify DKIM
-//     either; a receiver that must trust the report's origin (§5.3)
-//     checks the signature first.
+//   - Report emails are DKIM-signed with github.com/emersion/go-msgauth,
+//     the one dependency beyond x/net and miekg/dns: DKIM canonicalization
+//     and tag syntax are easy to get subtly wrong, and its dkim package
+//     pulls in nothing but x/crypto. Sender.DKIM nil sends them unsigned,
+//     for a Mail that signs on the way. ParseMessage does not verify DKIM;
+//     a receiver that must trust the report's origin (§5.3) checks the
+//     signature first.
+//   - The sender part of a report's file name (§5.1) is the domain of its
+//     contact-info, as the ABNF's comment says, so it follows from the
+//     report alone; the submitter (Sender.Submitter) only when contact-info
+//     has no domain.
+//   - Report emails of one report to one destination have the same
+//     Message-ID on every try, so that a copy sent after a crash between
+//     the relay's 250 and the stored state can be dropped by receivers.
 package tlsrpt

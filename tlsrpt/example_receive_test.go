@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -202,7 +203,7 @@ func ExampleSender_Message() {
 		From: "tlsrpt@sender.example",
 		Now:  func() time.Time { return time.Date(2024, 9, 4, 2, 0, 0, 0, time.UTC) },
 	}
-	m, err := s.Message(dayReport(), []string{"tlsrpt@example.com"})
+	m, err := s.Message(context.Background(), dayReport(), []string{"tlsrpt@example.com"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -230,32 +231,33 @@ func ExampleSender_Message() {
 	// multipart/report; report-type="tlsrpt";
 }
 
-// Sending a report email through an SMTP relay, here a tiny server on the
-// loopback interface that prints what it is given.
+// Sending a report email through an SMTP relay requires STARTTLS: here a
+// tiny server on the loopback interface that does not offer it gets
+// nothing (see SMTPRelay.AllowPlaintext).
 func ExampleMessage_SendSMTP() {
 	relay := smtpSink()
 	s := &tlsrpt.Sender{From: "tlsrpt@sender.example"}
-	m, err := s.Message(dayReport(), []string{"tlsrpt@example.com"})
+	m, err := s.Message(context.Background(), dayReport(), []string{"tlsrpt@example.com"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := m.SendSMTP(context.Background(), relay, nil, nil); err != nil {
-		log.Fatal(err)
-	}
+	err = m.SendSMTP(context.Background(), relay, nil, nil)
+	fmt.Println(errors.Is(err, tlsrpt.ErrNoSTARTTLS), err)
 	// Output:
-	// MAIL FROM:<tlsrpt@sender.example>
-	// RCPT TO:<tlsrpt@example.com>
-	// DATA: a message with a report from example.com
+	// true tlsrpt: the SMTP relay does not offer STARTTLS
 }
 
 // A Sender that mails reports through a relay. Dial chooses how to reach
 // it (through a proxy, from a source address); here it connects to a tiny
 // server on the loopback interface that stands in for
-// smtp.sender.example and prints what it is given.
+// smtp.sender.example and prints what it is given. The stand-in offers no
+// STARTTLS, which only AllowPlaintext accepts.
 func ExampleSMTPRelay() {
 	sink := smtpSink()
 	relay := &tlsrpt.SMTPRelay{
-		Addr: "smtp.sender.example:587",
+		Addr:           "smtp.sender.example:587",
+		EHLOName:       "mta1.sender.example",
+		AllowPlaintext: true, // a relay on the loopback interface only
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, sink)

@@ -26,7 +26,7 @@ type txtAnswer struct {
 	rcode int
 }
 
-func startDNS(t *testing.T, zone map[string]txtAnswer) *dnsServer {
+func startDNS(t testing.TB, zone map[string]txtAnswer) *dnsServer {
 	t.Helper()
 	s := &dnsServer{}
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
@@ -53,15 +53,23 @@ func startDNS(t *testing.T, zone map[string]txtAnswer) *dnsServer {
 		}
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
+	// The UDP port may be taken for TCP: try another.
+	var pc net.PacketConn
+	var ln net.Listener
+	for try := 0; ; try++ {
+		var err error
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.addr = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp", s.addr); err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatal(err)
+		if try == 20 {
+			t.Fatal(err)
+		}
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: handler}
 	tcp := &dns.Server{Listener: ln, Handler: handler}

@@ -2,6 +2,7 @@ package tlsrpt
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -30,7 +32,7 @@ type Message struct {
 }
 
 // Message builds the email of report r to the addresses to (RFC 8460
-// §5.3):
+// §5.3), signed by s.DKIM when it is set:
 //
 //   - headers From (s.From), To, Date, Message-ID, MIME-Version,
 //     Subject "Report Domain: <policy domain> Submitter: <submitter>
@@ -39,26 +41,75 @@ type Message struct {
 //     despite MTA-STS or DANE failures (§5.3.1);
 //   - Content-Type multipart/report; report-type="tlsrpt", with a
 //     text/plain part for people and the gzip-compressed report as an
-//     application/tlsrpt+gzip attachment in base64, named by §5.1 (with a
-//     unique-id taken from the report-id).
+//     application/tlsrpt+gzip attachment in base64, named by §5.1: the
+//     sender part is the domain of the report's contact-info (the ABNF's
+//     "domain ... used as the domain for the contact-info key"), or the
+//     submitter when contact-info has none, and the unique-id is taken
+//     from the report-id.
 //
-// The message is not DKIM-signed: RFC 8460 §5.3 requires a signature by
-// the reporting domain without the l= tag, so pass Data through a DKIM
-// signer (covering the TLS-Report-* headers) before sending. r must be
+// The Message-ID is made from the report-id and the recipients, so every
+// try of one report to one destination, before and after a restart, has
+// the same Message-ID and a receiver can drop a copy.
+//
+// RFC 8460 §5.3 requires a DKIM signature by the reporting domain,
+// without the l= tag: set s.DKIM, or have Sender.Mail sign. r must be
 // valid (see Validate) and all its policies must be of one domain.
-func (s *Sender) Message(r *Report, to []string) (*Message, error) {
+func (s *Sender) Message(ctx context.Context, r *Report, to []string) (*Message, error) {
 	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	meta, err := metaOf(r)
+	if err != nil {
 		return nil, err
 	}
 	gz, err := s.gzipReport(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.message(r, to, gz)
+	m, err := s.message(&meta, to, gz)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.sign(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
-// message builds the email of r with the gzip-compressed report gz.
-func (s *Sender) message(r *Report, to []string, gz []byte) (*Message, error) {
+// reportMeta is what a report email says of its report besides the
+// report itself; an Outbox keeps it with the report's gzip body.
+type reportMeta struct {
+	ID           string    `json:"report-id"`
+	Domain       string    `json:"policy-domain"`
+	Organization string    `json:"organization-name"`
+	Contact      string    `json:"contact-info"`
+	Begin        time.Time `json:"begin"`
+	End          time.Time `json:"end"`
+	Policies     int       `json:"policies"`
+	Successes    int64     `json:"successes"`
+	Failures     int64     `json:"failures"`
+}
+
+// metaOf returns the reportMeta of r.
+func metaOf(r *Report) (reportMeta, error) {
+	domain, err := reportDomain(r)
+	if err != nil {
+		return reportMeta{}, err
+	}
+	m := reportMeta{
+		ID: r.ReportID, Domain: domain, Organization: r.OrganizationName, Contact: r.ContactInfo,
+		Begin: r.DateRange.Start, End: r.DateRange.End, Policies: len(r.Policies),
+	}
+	for _, p := range r.Policies {
+		m.Successes += p.Summary.TotalSuccessfulSessionCount
+		m.Failures += p.Summary.TotalFailureSessionCount
+	}
+	return m, nil
+}
+
+// message builds the email of the report r describes, with the
+// gzip-compressed report gz, unsigned.
+func (s *Sender) message(r *reportMeta, to []string, gz []byte) (*Message, error) {
 	if s.From == "" {
 		return nil, fmt.Errorf("%w: Sender.From is empty", ErrInvalidAddress)
 	}
@@ -77,13 +128,10 @@ func (s *Sender) message(r *Report, to []string, gz []byte) (*Message, error) {
 		}
 		rcpts[i] = addr.Address
 	}
-	domain, err := reportDomain(r)
-	if err != nil {
-		return nil, err
-	}
+	domain := r.Domain
 	submitter := s.Submitter
 	if submitter == "" {
-		submitter = contactDomain(r.ContactInfo)
+		submitter = contactDomain(r.Contact)
 	}
 	if submitter == "" {
 		submitter = contactDomain(from.Address)
@@ -92,31 +140,36 @@ func (s *Sender) message(r *Report, to []string, gz []byte) (*Message, error) {
 	if !isHostName(submitter) {
 		return nil, fmt.Errorf("%w: submitter %s is not a domain name in A-labels; set Sender.Submitter", ErrInvalidAddress, escape.Quote(submitter))
 	}
-	id := r.ReportID
+	id := r.ID
 	if id == "" || !isHeaderToken(id) {
 		return nil, fmt.Errorf("%w: report-id %s cannot be written in a Subject header", ErrInvalidReport, escape.Quote(id))
 	}
 	if !strings.Contains(id, "@") {
 		id += "@" + submitter
 	}
-	sum := sha256.Sum256([]byte(r.ReportID))
+	fileSender := contactDomain(r.Contact)
+	if fileSender == "" {
+		fileSender = submitter
+	}
+	sum := sha256.Sum256([]byte(r.ID))
 	name := FileName{
-		Sender:       submitter,
+		Sender:       fileSender,
 		PolicyDomain: domain,
-		Begin:        r.DateRange.Start,
-		End:          r.DateRange.End,
+		Begin:        r.Begin,
+		End:          r.End,
 		UniqueID:     hex.EncodeToString(sum[:6]),
 		Gzip:         true,
 	}
 	if err := name.Validate(); err != nil {
 		return nil, err
 	}
-	var rnd [24]byte
+	var rnd [12]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
-	boundary := "tlsrpt-" + hex.EncodeToString(rnd[:12])
-	msgID := hex.EncodeToString(rnd[12:]) + "@" + submitter
+	boundary := "tlsrpt-" + hex.EncodeToString(rnd[:])
+	idSum := sha256.Sum256([]byte(r.ID + "\x00" + strings.Join(rcpts, ",")))
+	msgID := hex.EncodeToString(idSum[:16]) + "@" + submitter
 
 	var b bytes.Buffer
 	header := func(name, value string) {
@@ -142,7 +195,7 @@ func (s *Sender) message(r *Report, to []string, gz []byte) (*Message, error) {
 	header("Content-Transfer-Encoding", "quoted-printable")
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b)
-	qp.Write([]byte(strings.ReplaceAll(summaryText(r, domain, submitter, name.String()), "\n", "\r\n")))
+	qp.Write([]byte(strings.ReplaceAll(summaryText(r, submitter, name.String()), "\n", "\r\n")))
 	qp.Close()
 	b.WriteString("\r\n")
 
@@ -163,13 +216,22 @@ func (s *Sender) message(r *Report, to []string, gz []byte) (*Message, error) {
 	return &Message{From: from.Address, To: rcpts, Data: b.Bytes()}, nil
 }
 
-// summaryText is the human-readable part of a report email.
-func summaryText(r *Report, domain, submitter, file string) string {
-	var ok, failed int64
-	for _, p := range r.Policies {
-		ok += p.Summary.TotalSuccessfulSessionCount
-		failed += p.Summary.TotalFailureSessionCount
+// sign prepends the DKIM signature of s.DKIM, if set, to m.
+func (s *Sender) sign(ctx context.Context, m *Message) error {
+	if s.DKIM == nil {
+		return nil
 	}
+	sig, err := s.DKIM.SignMessage(ctx, m.Data)
+	if err != nil {
+		return fmt.Errorf("tlsrpt: DKIM-signing the report email: %w", err)
+	}
+	data := make([]byte, 0, len(sig)+len(m.Data))
+	m.Data = append(append(data, sig...), m.Data...)
+	return nil
+}
+
+// summaryText is the human-readable part of a report email.
+func summaryText(r *reportMeta, submitter, file string) string {
 	return fmt.Sprintf(`This is an aggregate TLS report (RFC 8460) from %s (%s)
 for the policy domain %s, covering %s to %s UTC.
 
@@ -179,9 +241,9 @@ Successful sessions: %d
 Failed sessions: %d
 
 The report is attached as %s.
-`, r.OrganizationName, submitter, domain,
-		r.DateRange.Start.UTC().Format(time.DateTime), r.DateRange.End.UTC().Format(time.DateTime),
-		r.ReportID, len(r.Policies), ok, failed, file)
+`, r.Organization, submitter, r.Domain,
+		r.Begin.UTC().Format(time.DateTime), r.End.UTC().Format(time.DateTime),
+		r.ID, r.Policies, r.Successes, r.Failures, file)
 }
 
 // reportDomain returns the one policy domain of r, in A-labels.
@@ -269,4 +331,20 @@ func mailtoAddresses(u *url.URL) ([]string, error) {
 		return nil, fmt.Errorf("%w: mailto URI %s has no address", ErrInvalidAddress, u.Redacted())
 	}
 	return to, nil
+}
+
+// IsReportMessage reports whether h is the header of a TLS report email:
+// it has the TLS-Report-Domain and TLS-Report-Submitter fields that RFC 8460
+// §5.3 requires of one (Sender.Message writes them).
+//
+// RFC 8460 §5.3.1 says an MTA delivering a report must not let MTA-STS or
+// DANE failures block it (the message says "TLS-Required: No") and SHOULD
+// NOT count the sessions that deliver it in the next report, so that a
+// failing report destination does not feed reports about itself. An MTA's
+// sending-session code calls IsReportMessage on the message it is
+// delivering (or checks a flag its queue sets for messages that came in
+// through Sender.Mail) and, when it is true, records nothing with the
+// Collector for that session.
+func IsReportMessage(h textproto.MIMEHeader) bool {
+	return h.Get("TLS-Report-Domain") != "" && h.Get("TLS-Report-Submitter") != ""
 }

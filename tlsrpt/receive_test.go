@@ -395,7 +395,7 @@ func FuzzParseMessage(f *testing.F) {
 		f.Add(b)
 	}
 	rep := collectedReport(f)
-	m, err := (&Sender{From: "tlsrpt@sender.example"}).Message(rep, []string{"tlsrpt@example.com"})
+	m, err := (&Sender{From: "tlsrpt@sender.example"}).Message(context.Background(), rep, []string{"tlsrpt@example.com"})
 	if err != nil {
 		f.Fatal(err)
 	}

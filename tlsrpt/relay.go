@@ -37,22 +37,40 @@ type SMTPRelay struct {
 	// proxy, from a chosen source address, or to a fixed IP address. Nil
 	// means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// EHLOName is the host name the client greets with (RFC 5321 §4.1.1.1):
+	// the MTA's own name, for example "mta1.sender.example". Empty means
+	// "localhost", which relays may refuse.
+	EHLOName string
+	// AllowPlaintext lets Send go on without TLS when the server does not
+	// offer STARTTLS, for a relay on the loopback interface or one reached
+	// through a trusted tunnel. By default a server without STARTTLS is an
+	// error (retried later): a report and the credentials of Auth do not
+	// cross a network in the clear. It does not weaken the certificate
+	// check of a server that offers STARTTLS.
+	AllowPlaintext bool
 }
 
+// ErrNoSTARTTLS is returned by SMTPRelay.Send when the server does not offer
+// STARTTLS and AllowPlaintext is not set.
+var ErrNoSTARTTLS = errors.New("tlsrpt: the SMTP relay does not offer STARTTLS")
+
 // SendSMTP sends m through the SMTP server at addr (host:port), a relay or
-// submission server, with net/smtp: EHLO, STARTTLS when the server offers
-// it (with config, or verifying the certificate for the host of addr when
-// config is nil), AUTH when auth is not nil, then MAIL, RCPT, DATA and
-// QUIT. The whole exchange ends when ctx does, or after 5 minutes if ctx
-// has no deadline. It is the Send of an SMTPRelay with these fields, which
-// also lets the caller choose how to dial.
+// submission server, with net/smtp: EHLO localhost, STARTTLS (with
+// config, or verifying the certificate for the host of addr when config is
+// nil; a server that does not offer it is an error), AUTH when auth is not
+// nil, then MAIL, RCPT, DATA and QUIT. The whole exchange ends when ctx
+// does, or after 5 minutes if ctx has no deadline. It is the Send of an
+// SMTPRelay with these fields; an SMTPRelay also lets the caller choose
+// the EHLO name, how to dial and whether to go on without TLS.
 func (m *Message) SendSMTP(ctx context.Context, addr string, auth smtp.Auth, config *tls.Config) error {
 	r := SMTPRelay{Addr: addr, Auth: auth, TLSConfig: config}
 	return r.Send(ctx, m)
 }
 
-// Send sends m to the relay with net/smtp: EHLO, STARTTLS when the server
-// offers it, AUTH when Auth is not nil, then MAIL, RCPT, DATA and QUIT.
+// Send sends m to the relay with net/smtp: EHLO (EHLOName), STARTTLS
+// (ErrNoSTARTTLS when the server does not offer it, unless
+// AllowPlaintext), AUTH when Auth is not nil, then MAIL, RCPT, DATA and
+// QUIT.
 // The whole exchange, dialing included, ends when ctx does, or after 5
 // minutes if ctx has no deadline. SMTP replies with an error code are
 // returned as *textproto.Error.
@@ -94,7 +112,14 @@ func (r *SMTPRelay) Send(ctx context.Context, m *Message) (err error) {
 		return err
 	}
 	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok {
+	if r.EHLOName != "" {
+		if err := c.Hello(r.EHLOName); err != nil {
+			return err
+		}
+	}
+	if ok, _ := c.Extension("STARTTLS"); !ok && !r.AllowPlaintext {
+		return ErrNoSTARTTLS
+	} else if ok {
 		cfg := config
 		if cfg == nil {
 			cfg = &tls.Config{ServerName: host}

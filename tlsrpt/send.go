@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // Defaults of a Sender whose fields are zero.
@@ -64,16 +66,26 @@ type Sender struct {
 	// contact-info, or else of From.
 	Submitter string
 	// HTTPClient posts reports; nil means a client with a timeout of
-	// DefaultHTTPTimeout that follows redirects only to https: URLs.
-	// RFC 8460 §3 allows a sender to ignore certificate errors when
-	// posting; that is a choice of the client's TLS configuration.
+	// DefaultHTTPTimeout. Whatever its CheckRedirect, no redirect is
+	// followed: the Sender posts with a copy of the client, made at first
+	// use, whose redirect answers are failures (an *HTTPError with the
+	// Location), retried like a 5xx. RFC 8460 §3 allows a sender to
+	// ignore certificate errors when posting; that is a choice of the
+	// client's TLS configuration.
 	HTTPClient *http.Client
 	// Mail hands a report email to an SMTP client: the Send method of an
 	// SMTPRelay, or the MTA's own queue. It must deliver despite MTA-STS or
 	// DANE failures (§5.3.1; the message carries "TLS-Required: No"), and
-	// should have the message DKIM-signed by the domain of From. Nil means
-	// mailto: destinations fail.
+	// should not count the sessions that deliver it in the next report
+	// (see IsReportMessage). Nil means mailto: destinations fail.
 	Mail func(ctx context.Context, m *Message) error
+	// DKIM signs report emails before they go to Mail: RFC 8460 §5.3
+	// requires a DKIM signature of the reporting domain. A *DKIMSigner
+	// signs with a key (an HSM's crypto.Signer too); any MessageSigner can
+	// stand in for the MTA's own signer. Nil sends report emails unsigned,
+	// for a Mail that has them signed on the way (a relay with a DKIM
+	// milter).
+	DKIM MessageSigner
 	// Attempts is the number of tries per destination; zero means
 	// DefaultAttempts.
 	Attempts int
@@ -86,6 +98,8 @@ type Sender struct {
 	// nil means slog.Default().
 	Logger *slog.Logger
 
+	errorBodyWait time.Duration // errorBodyWait if zero; shorter in tests
+
 	clientOnce sync.Once
 	client     *http.Client
 	// encoders holds *Encoder values for gzipReport: a new compressor
@@ -93,23 +107,50 @@ type Sender struct {
 	encoders sync.Pool
 }
 
+// errorBodyWait bounds the reading of the body of a response that is not
+// 2xx.
+const errorBodyWait = 5 * time.Second
+
+// maxErrorBody caps what is read of the body of a response that is not
+// 2xx, to put in HTTPError.Body: enough for a one-line reason, little for
+// a receiver to make a sender hold.
+const maxErrorBody = 512
+
 // HTTPError is the error of a POST answered with a status other than 2xx
 // (RFC 8460 §5.4: only a successful response delivers the report).
 type HTTPError struct {
 	URL        string
 	StatusCode int
 	Status     string // for example "503 Service Unavailable"
+	// Location is the Location header of a redirect (3xx), which is never
+	// followed: see Sender.HTTPClient.
+	Location string
+	// Body is the start of the response body: at most 512 bytes, read for
+	// at most 5 seconds, as the receiver sent it (unescaped; Error quotes
+	// it).
+	Body string
 }
 
 func (e *HTTPError) Error() string {
-	return fmt.Sprintf("tlsrpt: POST %s: %s", e.URL, e.Status)
+	msg := fmt.Sprintf("tlsrpt: POST %s: %s", e.URL, escape.Quote(e.Status))
+	if e.Location != "" {
+		msg += " to " + escape.Quote(e.Location) + " (redirects are not followed)"
+	}
+	if e.Body != "" {
+		msg += ": " + escape.Quote(e.Body)
+	}
+	return msg
 }
 
-// Temporary reports whether trying again later may succeed: for 408, 425,
-// 429 and 5xx statuses. Other 4xx statuses are final.
+// Temporary reports whether trying again later may succeed: for
+// redirects (3xx: a receiver moving its endpoint is usually mid-change,
+// and the record's URI is the one to use), for 408, 425, 429 and for 5xx
+// statuses. Other 4xx statuses, such as 413 Content Too Large, are final:
+// the same report would get the same answer.
 func (e *HTTPError) Temporary() bool {
 	switch {
-	case e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooEarly,
+	case e.StatusCode >= 300 && e.StatusCode < 400,
+		e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooEarly,
 		e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
 		return true
 	}
@@ -130,32 +171,37 @@ func (s *Sender) now() time.Time {
 	return time.Now()
 }
 
+// httpClient returns the client of POSTs: HTTPClient, or a default, in a
+// copy that follows no redirect.
 func (s *Sender) httpClient() *http.Client {
-	if s.HTTPClient != nil {
-		return s.HTTPClient
-	}
 	s.clientOnce.Do(func() {
-		s.client = &http.Client{
-			Timeout: DefaultHTTPTimeout,
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if req.URL.Scheme != "https" {
-					return fmt.Errorf("tlsrpt: redirect to %s: not https", req.URL.Redacted())
-				}
-				if len(via) >= 5 {
-					return errors.New("tlsrpt: too many redirects")
-				}
-				return nil
-			},
+		if s.HTTPClient != nil {
+			c := *s.HTTPClient
+			s.client = &c
+		} else {
+			s.client = &http.Client{Timeout: DefaultHTTPTimeout}
 		}
+		s.client.CheckRedirect = noRedirect
 	})
 	return s.client
 }
+
+// noRedirect makes an http.Client return a redirect response as it is. A
+// client following a 301, 302 or 303 turns the POST into a GET without the
+// report, whose 2xx would count as delivered; 307 and 308 keep the
+// method, but a report goes to the URI the domain published and nowhere
+// else (RFC 8460 §3).
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Send delivers r to every mailto: and https: destination of rec (RFC 8460
 // §3), at most 10, concurrently. Each destination is tried up to Attempts
 // times with exponential backoff (§5.5), except after a final failure (a
 // 4xx status other than 408, 425 and 429, an SMTP 5xx reply, an invalid
 // address). Destinations of other schemes are logged and skipped.
+//
+// Send keeps the retries in memory: a restart loses them, and nothing
+// records which destinations have the report. An Outbox stores both and
+// resumes after a restart; use it for the daily reports of an MTA.
 //
 // Send returns when every destination has accepted the report or given
 // up, or ctx is done: nil if all accepted, else the errors of the others
@@ -185,6 +231,10 @@ func (s *Sender) Send(ctx context.Context, r *Report, rec *Record) error {
 	if len(dests) == 0 {
 		return ErrNoDestination
 	}
+	meta, err := metaOf(r)
+	if err != nil {
+		return err
+	}
 	body, err := s.gzipReport(r)
 	if err != nil {
 		return err
@@ -197,7 +247,7 @@ func (s *Sender) Send(ctx context.Context, r *Report, rec *Record) error {
 				if u.Scheme == "https" {
 					return s.post(ctx, u, body)
 				}
-				return s.mail(ctx, r, u, body)
+				return s.mail(ctx, &meta, u, body)
 			})
 		})
 	}
@@ -221,7 +271,10 @@ func (s *Sender) retry(ctx context.Context, r *Report, u *url.URL, try func() er
 			return nil
 		}
 		err = fmt.Errorf("tlsrpt: delivering report %s to %s: %w", r.ReportID, u.Redacted(), err)
-		if ctx.Err() != nil || n >= attempts || final(err) {
+		if ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		if n >= attempts || final(err) {
 			return err
 		}
 		s.logger().Warn("tlsrpt: report delivery failed; trying again", "err", err, "attempt", n, "wait", wait)
@@ -293,6 +346,8 @@ func (s *Sender) post(ctx context.Context, u *url.URL, body []byte) error {
 	if u.Scheme != "https" {
 		return &finalError{fmt.Errorf("tlsrpt: %s is not an https: URL", u.Redacted())}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return &finalError{err}
@@ -302,18 +357,36 @@ func (s *Sender) post(ctx context.Context, u *url.URL, body []byte) error {
 	if err != nil {
 		return err
 	}
-	// Read a little of the body so that the connection can be reused.
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &HTTPError{URL: u.Redacted(), StatusCode: resp.StatusCode, Status: resp.Status}
+	defer resp.Body.Close()
+	// A body is worth a few seconds, not the client's whole timeout.
+	wait := s.errorBodyWait
+	if wait == 0 {
+		wait = errorBodyWait
 	}
-	return nil
+	stop := time.AfterFunc(wait, cancel)
+	defer stop.Stop()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		// Delivered. A short body of known length is read so that the
+		// connection serves the next report; a long or endless one is
+		// not waited for (closing it costs the connection).
+		if resp.ContentLength >= 0 && resp.ContentLength <= maxErrorBody {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		}
+		return nil
+	}
+	he := &HTTPError{URL: u.Redacted(), StatusCode: resp.StatusCode, Status: resp.Status}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		he.Location = resp.Header.Get("Location")
+	}
+	var b [maxErrorBody]byte
+	n, _ := io.ReadFull(resp.Body, b[:])
+	he.Body = string(b[:n])
+	return he
 }
 
 // mail builds the report email for the mailto: URI u and hands it to
 // s.Mail.
-func (s *Sender) mail(ctx context.Context, r *Report, u *url.URL, gz []byte) error {
+func (s *Sender) mail(ctx context.Context, r *reportMeta, u *url.URL, gz []byte) error {
 	if s.Mail == nil {
 		return &finalError{errors.New("tlsrpt: Sender.Mail is nil: cannot deliver to mailto: destinations")}
 	}
@@ -324,6 +397,9 @@ func (s *Sender) mail(ctx context.Context, r *Report, u *url.URL, gz []byte) err
 	m, err := s.message(r, to, gz)
 	if err != nil {
 		return &finalError{err}
+	}
+	if err := s.sign(ctx, m); err != nil {
+		return err // a signer (an HSM, a signing service) may be back later
 	}
 	return s.Mail(ctx, m)
 }

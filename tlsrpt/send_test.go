@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,7 +136,7 @@ func TestSendRetries(t *testing.T) {
 		{"400 is final", []int{400}, 3, 400, 1},
 		{"415 is final", []int{415}, 3, 415, 1},
 		{"408 is retried", []int{408}, 3, 0, 2},
-		{"3xx is not success", []int{302, 302, 302}, 3, 302, 1},
+		{"3xx is not success, not followed, retried", []int{302, 302, 302}, 3, 302, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, client, n := countingServer(t, tc.statuses...)
@@ -314,7 +315,7 @@ func checkReportMessage(t *testing.T, data []byte, r *Report) {
 			t.Errorf("%s: %q, want %q", name, got, want)
 		}
 	}
-	if !regexp.MustCompile(`^<[0-9a-f]{24}@sender\.example>$`).MatchString(h.Get("Message-ID")) {
+	if !regexp.MustCompile(`^<[0-9a-f]{32}@sender\.example>$`).MatchString(h.Get("Message-ID")) {
 		t.Errorf("Message-ID %q", h.Get("Message-ID"))
 	}
 	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
@@ -369,8 +370,8 @@ func TestSendMailSMTPReplies(t *testing.T) {
 		var n atomic.Int32
 		srv := newSMTPServer(t, nil, func(string) string { n.Add(1); return tc.reply })
 		log, _ := quietLogger()
-		s := &Sender{From: "tlsrpt@sender.example", Attempts: 3, Backoff: time.Millisecond, Logger: log,
-			Mail: func(ctx context.Context, m *Message) error { return m.SendSMTP(ctx, srv.addr(), nil, nil) }}
+		relay := &SMTPRelay{Addr: srv.addr(), AllowPlaintext: true}
+		s := &Sender{From: "tlsrpt@sender.example", Attempts: 3, Backoff: time.Millisecond, Logger: log, Mail: relay.Send}
 		err := s.Send(context.Background(), rep, mustRecord(t, "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"))
 		var pe *textproto.Error
 		if !errors.As(err, &pe) || pe.Msg == "" || n.Load() != tc.tries {
@@ -379,17 +380,45 @@ func TestSendMailSMTPReplies(t *testing.T) {
 	}
 }
 
-// TestSendSMTPNoTLS: without STARTTLS on offer, the message is sent in the
-// clear, as RFC 8460 §5.3.1 requires of reports.
+// TestSendSMTPNoTLS: a relay that does not offer STARTTLS gets nothing,
+// unless the SMTPRelay allows plaintext; then the message is sent in the
+// clear, dot-stuffed.
 func TestSendSMTPNoTLS(t *testing.T) {
 	srv := newSMTPServer(t, nil, nil)
 	m := &Message{From: "a@sender.example", To: []string{"b@example.com"}, Data: []byte("Subject: x\r\n\r\n.leading dot\r\nbody\r\n")}
-	if err := m.SendSMTP(context.Background(), srv.addr(), nil, nil); err != nil {
+	if err := m.SendSMTP(context.Background(), srv.addr(), nil, nil); !errors.Is(err, ErrNoSTARTTLS) {
+		t.Fatalf("SendSMTP to a relay without STARTTLS = %v, want ErrNoSTARTTLS", err)
+	}
+	relay := &SMTPRelay{Addr: srv.addr(), AllowPlaintext: true}
+	if err := relay.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	got := <-srv.got
 	if got.tls || string(got.data) != string(m.Data) {
 		t.Errorf("received %q (TLS %v), want %q", got.data, got.tls, m.Data)
+	}
+	if len(srv.got) != 0 {
+		t.Error("the refused message was delivered")
+	}
+}
+
+// TestSMTPRelayEHLOName: the relay greets with EHLOName, or localhost.
+func TestSMTPRelayEHLOName(t *testing.T) {
+	ca := newDeliveryCA(t)
+	srv := newSMTPServer(t, ca.serverConfig(), nil)
+	m := &Message{From: "a@sender.example", To: []string{"b@example.com"}, Data: []byte("Subject: x\r\n\r\nhi\r\n")}
+	for _, tc := range []struct{ name, want string }{{"mta1.sender.example", "mta1.sender.example"}, {"", "localhost"}} {
+		relay := &SMTPRelay{Addr: srv.addr(), TLSConfig: ca.clientConfig(), EHLOName: tc.name}
+		if err := relay.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-srv.got; got.ehlo != tc.want || !got.tls {
+			t.Errorf("EHLOName %q: greeted with %q (TLS %v), want %q over TLS", tc.name, got.ehlo, got.tls, tc.want)
+		}
+	}
+	bad := &SMTPRelay{Addr: srv.addr(), TLSConfig: ca.clientConfig(), EHLOName: "x\r\nRSET"}
+	if err := bad.Send(context.Background(), m); err == nil {
+		t.Error("an EHLO name with CRLF was sent")
 	}
 }
 
@@ -437,7 +466,7 @@ func newSilentListener(t *testing.T) string {
 func TestMessageErrors(t *testing.T) {
 	rep := collectedReport(t)
 	ok := &Sender{From: "tlsrpt@sender.example"}
-	if _, err := ok.Message(rep, []string{"a@example.com"}); err != nil {
+	if _, err := ok.Message(context.Background(), rep, []string{"a@example.com"}); err != nil {
 		t.Fatalf("valid message: %v", err)
 	}
 	twoDomains := *rep
@@ -463,7 +492,7 @@ func TestMessageErrors(t *testing.T) {
 		"bad submitter":         {&Sender{From: "tlsrpt@sender.example", Submitter: "not a domain"}, rep, []string{"a@example.com"}},
 		"invalid report (zero)": {ok, &Report{}, []string{"a@example.com"}},
 	} {
-		if _, err := tc.s.Message(tc.r, tc.to); err == nil {
+		if _, err := tc.s.Message(context.Background(), tc.r, tc.to); err == nil {
 			t.Errorf("%s: Message succeeded", name)
 		}
 	}
@@ -551,5 +580,137 @@ func TestSMTPRelayDial(t *testing.T) {
 	relay = &SMTPRelay{Addr: "localhost:587", Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errDial }}
 	if err := relay.Send(context.Background(), m); !errors.Is(err, errDial) {
 		t.Errorf("Send with a failing Dial = %v, want %v", err, errDial)
+	}
+}
+
+// statusReceiver is an HTTPS receiver whose /v1 answers with status (and
+// a Location to /moved for redirects) and whose /moved accepts reports,
+// counting them.
+func statusReceiver(t *testing.T, status int, body func(w http.ResponseWriter)) (u *url.URL, client *http.Client, moved *atomic.Int32) {
+	ca := newDeliveryCA(t)
+	moved = new(atomic.Int32)
+	h := &Handler{Logger: discardLogger(), Report: func(context.Context, *Report) error { moved.Add(1); return nil }}
+	var srvURL string
+	srv, client := ca.httpsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		if status >= 300 && status < 400 {
+			w.Header().Set("Location", srvURL+"/moved")
+		}
+		w.WriteHeader(status)
+		if body != nil {
+			body(w)
+		}
+	}))
+	srvURL = srv.URL
+	return mustURL(t, srv.URL+"/v1"), client, moved
+}
+
+// TestPostStatus: the outcome of each answer to a POST, through an Outbox.
+// Redirects are never followed, not even 307 and 308, which would keep
+// the method and body: a report goes only to the URI the domain
+// published. They are failures, retried like 5xx (the receiver may be
+// mid-move; the record is what to fix). 413 is final: the same report would
+// be refused again.
+func TestPostStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   DeliveryState
+	}{
+		{"301 Moved Permanently: not followed, retried", 301, DeliveryPending},
+		{"302 Found: not followed, retried", 302, DeliveryPending},
+		{"303 See Other: not followed, retried", 303, DeliveryPending},
+		{"307 Temporary Redirect: not followed, retried", 307, DeliveryPending},
+		{"308 Permanent Redirect: not followed, retried", 308, DeliveryPending},
+		{"500 Internal Server Error: retried", 500, DeliveryPending},
+		{"413 Content Too Large: given up", 413, DeliveryGivenUp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, client, moved := statusReceiver(t, tc.status, func(w http.ResponseWriter) { io.WriteString(w, "reason\x1b[31m") })
+			s := &Sender{HTTPClient: client, Logger: discardLogger()}
+			err := s.Post(context.Background(), u, collectedReport(t))
+			var he *HTTPError
+			if !errors.As(err, &he) || he.StatusCode != tc.status || he.Body != "reason\x1b[31m" ||
+				he.Temporary() != (tc.want == DeliveryPending) || (tc.status < 400) != (he.Location != "") {
+				t.Fatalf("Post = %#v", err)
+			}
+			if strings.Contains(err.Error(), "\x1b") {
+				t.Errorf("error %q carries the receiver's control bytes", err)
+			}
+			// The same through an Outbox: the state records the outcome.
+			clock := newTestClock(day2.Add(time.Hour))
+			dns := startDNS(t, map[string]txtAnswer{"_smtp._tls.example.com.": {txt: [][]string{{"v=TLSRPTv1; rua=" + u.String()}}}})
+			o := &Outbox{Store: DirOutbox(t.TempDir()), Sender: s, Resolver: dns.resolver(), StartWindow: -1, Now: clock.Now, Logger: discardLogger()}
+			if err := o.Enqueue(context.Background(), collectedReport(t)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.RunOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			es, _ := o.Entries(context.Background())
+			d := es[0].Deliveries[0]
+			if d.State != tc.want || d.Attempts != 1 || !strings.Contains(d.LastError, strconv.Itoa(tc.status)) {
+				t.Errorf("delivery %+v, want %s after one attempt", d, tc.want)
+			}
+			if tc.want == DeliveryPending && !d.NextAttempt.Equal(clock.Now().Add(DefaultBackoff)) {
+				t.Errorf("next attempt %v", d.NextAttempt)
+			}
+			if n := moved.Load(); n != 0 {
+				t.Errorf("the redirect was followed: %d reports at its target", n)
+			}
+		})
+	}
+}
+
+// TestPostSlowBody: a 2xx whose body never ends delivers the report at
+// once; the body is not waited for.
+func TestPostSlowBody(t *testing.T) {
+	release := make(chan struct{})
+	u, client, _ := statusReceiver(t, 200, func(w http.ResponseWriter) {
+		io.WriteString(w, "accepted, and more to come")
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	defer close(release)
+	client.Timeout = 0 // were the body waited for, Post would never return
+	s := &Sender{HTTPClient: client}
+	if err := s.Post(context.Background(), u, collectedReport(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPostSlowErrorBody: the body of a 500 that never ends is read for a
+// bounded time, then the failure is returned with what came.
+func TestPostSlowErrorBody(t *testing.T) {
+	release := make(chan struct{})
+	u, client, _ := statusReceiver(t, 500, func(w http.ResponseWriter) {
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	defer close(release)
+	s := &Sender{HTTPClient: client, errorBodyWait: time.Millisecond}
+	var he *HTTPError
+	if err := s.Post(context.Background(), u, collectedReport(t)); !errors.As(err, &he) || he.StatusCode != 500 || !strings.HasPrefix("partial", he.Body) {
+		t.Fatalf("Post = %v", err)
+	}
+}
+
+// TestPostClientRedirectPolicyOverridden: a caller's client that follows
+// redirects does not make the Sender follow one.
+func TestPostClientRedirectPolicyOverridden(t *testing.T) {
+	u, client, moved := statusReceiver(t, 307, nil)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
+	s := &Sender{HTTPClient: client}
+	var he *HTTPError
+	if err := s.Post(context.Background(), u, collectedReport(t)); !errors.As(err, &he) || he.StatusCode != 307 || moved.Load() != 0 {
+		t.Fatalf("Post = %v, %d at the target", err, moved.Load())
+	}
+	if client.CheckRedirect == nil {
+		t.Error("the caller's client was changed")
 	}
 }

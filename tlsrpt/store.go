@@ -32,6 +32,10 @@ import (
 // without a trailing dot). Days and Delete map to SELECT DISTINCT day and
 // DELETE ... WHERE day = $1.
 //
+// A Flush whose reply is lost after the database committed would add its
+// deltas a second time when retried; a store that is also a BatchStore
+// (an id checked in the same transaction) makes retries harmless.
+//
 // Days are 00:00:00 UTC of the day. Implementations must be safe for
 // concurrent use.
 type ResultStore interface {

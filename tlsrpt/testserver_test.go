@@ -22,8 +22,9 @@ import (
 // deliveryCA is a certificate authority made for one test, and a server
 // certificate for 127.0.0.1 and localhost signed by it.
 type deliveryCA struct {
-	pool *x509.CertPool
-	leaf tls.Certificate
+	pool  *x509.CertPool
+	caDER []byte
+	leaf  tls.Certificate
 }
 
 func newDeliveryCA(t testing.TB) *deliveryCA {
@@ -67,7 +68,7 @@ func newDeliveryCA(t testing.TB) *deliveryCA {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	return &deliveryCA{pool: pool, leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	return &deliveryCA{pool: pool, caDER: caDER, leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
 }
 
 func (ca *deliveryCA) serverConfig() *tls.Config {
@@ -96,6 +97,7 @@ type received struct {
 	to   []string
 	data []byte // as sent, CRLF line endings, dot-stuffing undone
 	tls  bool
+	ehlo string // the name of the last EHLO
 }
 
 // smtpServer is an SMTP server on 127.0.0.1 that speaks enough of RFC 5321
@@ -150,6 +152,7 @@ func (s *smtpServer) serve(c net.Conn) {
 		verb, arg, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(verb) {
 		case "EHLO":
+			msg.ehlo = arg
 			if s.tls != nil && !msg.tls {
 				reply("250-localhost", "250-8BITMIME", "250 STARTTLS")
 			} else {
@@ -168,9 +171,9 @@ func (s *smtpServer) serve(c net.Conn) {
 				return
 			}
 			c, r = tc, bufio.NewReader(tc)
-			msg = received{tls: true}
+			msg = received{tls: true, ehlo: msg.ehlo}
 		case "RSET":
-			msg = received{tls: msg.tls}
+			msg = received{tls: msg.tls, ehlo: msg.ehlo}
 			reply("250 ok")
 		case "MAIL":
 			msg.from = pathArg(arg, "FROM:")
@@ -200,7 +203,7 @@ func (s *smtpServer) serve(c net.Conn) {
 			}
 			msg.data = data
 			s.got <- msg
-			msg = received{tls: msg.tls}
+			msg = received{tls: msg.tls, ehlo: msg.ehlo}
 			reply("250 queued")
 		case "QUIT":
 			reply("221 bye")

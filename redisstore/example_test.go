@@ -1,0 +1,73 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/smtpsec/smtpsec/policycache"
+	"github.com/smtpsec/smtpsec/redisstore"
+	"github.com/smtpsec/smtpsec/tlsrpt"
+)
+
+// Every MTA of the fleet gives its Cache a PolicyStore on the same Redis
+// and prefix; the Cache reads and writes it, and a hit stays in memory.
+func ExampleNewPolicyStore() {
+	rc := redis.NewClient(&redis.Options{Addr: sharedAddr}) // your Redis
+	defer rc.Close()
+	store := redisstore.NewPolicyStore(rc, "example-policies:")
+	cfg := policycache.Config{Store: store} // plus Resolver, HTTPClient, ...
+	_ = cfg
+
+	ctx := context.Background()
+	store.PutExpiring(ctx, "example.com", []byte("an entry the Cache wrote"), time.Hour)
+	data, _ := store.Get(ctx, "example.com")
+	keys, _ := store.Keys(ctx)
+	fmt.Printf("%s %v\n", data, keys)
+	// Output: an entry the Cache wrote [example.com]
+}
+
+// Two MTAs count into one ResultStore; a Flush is idempotent, and the
+// reports hold the fleet's sums.
+func ExampleNewResultStore() {
+	rc := redis.NewClient(&redis.Options{Addr: sharedAddr})
+	defer rc.Close()
+	store := redisstore.NewResultStore(rc, "example-results:", 0, nil)
+	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	policy := tlsrpt.AppliedPolicy{Type: tlsrpt.PolicySTS, Domain: "example.com"}
+	ctx := context.Background()
+	for _, sessions := range []int{3, 4} { // two MTAs
+		mta := &tlsrpt.Collector{Store: store, Now: func() time.Time { return day.Add(12 * time.Hour) }}
+		for range sessions {
+			mta.Counter(policy).Success()
+		}
+		if err := mta.Flush(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	results, _ := store.Results(ctx, day)
+	fmt.Println(results[0].Policy.Domain, results[0].Summary.TotalSuccessfulSessionCount)
+	store.Delete(ctx, day) // once the day's reports are delivered
+	// Output: example.com 7
+}
+
+// Each MTA asks its DayLeader before the daily job; one leads.
+func ExampleNewDayLeader() {
+	rc := redis.NewClient(&redis.Options{Addr: sharedAddr})
+	defer rc.Close()
+	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	mta1, _ := redisstore.NewDayLeader(rc, "example-leader:", 10*time.Minute)
+	mta2, _ := redisstore.NewDayLeader(rc, "example-leader:", 10*time.Minute)
+	ok1, _ := mta1.Lead(ctx, day)
+	ok2, _ := mta2.Lead(ctx, day)
+	fmt.Println("mta1 leads:", ok1, "mta2 leads:", ok2)
+	mta1.Done(ctx, day) // after enqueueing the reports
+	ok2, _ = mta2.Lead(ctx, day)
+	fmt.Println("mta2 leads after Done:", ok2)
+	// Output:
+	// mta1 leads: true mta2 leads: false
+	// mta2 leads after Done: false
+}
