@@ -49,6 +49,12 @@ type Config struct {
 	// ResolvConf is the resolv.conf(5) file read when Resolvers is empty;
 	// empty means /etc/resolv.conf.
 	ResolvConf string `json:"resolv_conf,omitempty"`
+	// CacheMemoryMiB bounds the memory of the policy cache, in MiB
+	// (policycache.Config.MaxMemory): past it the least recently used
+	// domains are forgotten, their policies kept in the Store. Zero means
+	// policycache's default (64 MiB). With store "memory" the Store's own
+	// copy of each policy comes on top of it.
+	CacheMemoryMiB int64 `json:"cache_memory_mib,omitempty"`
 	// CAFile, when set, replaces the system CA pool for policy fetches
 	// (SSL_CERT_FILE is honoured either way by the system pool).
 	CAFile string `json:"ca_file,omitempty"`
@@ -186,6 +192,9 @@ func (cfg *Config) validate() error {
 	}
 	if time.Duration(cfg.RequestTimeout) >= 100*time.Second {
 		errs = append(errs, errors.New("request_timeout: must be below Postfix's 100 s socketmap timeout"))
+	}
+	if cfg.CacheMemoryMiB < 0 || cfg.CacheMemoryMiB > 1<<20 {
+		errs = append(errs, fmt.Errorf("cache_memory_mib: %d is not between 0 and %d", cfg.CacheMemoryMiB, 1<<20))
 	}
 	if cfg.MaxConnections < 1 {
 		errs = append(errs, fmt.Errorf("max_connections: must be at least 1, not %d", cfg.MaxConnections))

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 	counted.Transport = countingTransport{next, &dm.metrics.fetches}
 
 	sk, _ := parseStore(cfg.Store)
-	var store policycache.Store = memoryOnly{}
+	var store policycache.Store = new(policycache.MemoryStore)
 	if sk.dir != "" {
 		if err := os.MkdirAll(sk.dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
@@ -93,6 +94,7 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 		Now:        d.now,
 		Logger:     dm.log,
 		Timeout:    time.Duration(cfg.DiscoveryTimeout),
+		MaxMemory:  cfg.CacheMemoryMiB << 20,
 	})
 	if err != nil {
 		return nil, err
@@ -214,6 +216,7 @@ func (dm *daemon) reload(cfg Config) {
 		{"resolv_conf", dm.cfg.ResolvConf, cfg.ResolvConf},
 		{"ca_file", dm.cfg.CAFile, cfg.CAFile},
 		{"discovery_timeout", time.Duration(dm.cfg.DiscoveryTimeout).String(), time.Duration(cfg.DiscoveryTimeout).String()},
+		{"cache_memory_mib", strconv.FormatInt(dm.cfg.CacheMemoryMiB, 10), strconv.FormatInt(cfg.CacheMemoryMiB, 10)},
 	} {
 		if f.old != f.new {
 			dm.log.Warn("configuration change needs a restart; keeping the running value", "setting", f.name, "running", f.old, "new", f.new)

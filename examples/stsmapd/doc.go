@@ -109,6 +109,7 @@
 //	  "ca_file": "",                        // default: the system pool
 //	  "request_timeout": "20s",             // below Postfix's 100 s
 //	  "discovery_timeout": "1m",            // TXT lookup plus fetch
+//	  "cache_memory_mib": 64,               // policycache.Config.MaxMemory
 //	  "idle_timeout": "60s",                // Postfix closes at 10 s itself
 //	  "max_connections": 512,
 //	  "drain_timeout": "30s",
@@ -122,23 +123,28 @@
 //
 // (JSON has no comments: they are here to explain.) Flags: -config,
 // -listen, -metrics, -store, -resolvers (comma-separated), -resolv-conf,
-// -ca-file, -request-timeout, -discovery-timeout, -idle-timeout,
+// -ca-file, -request-timeout, -discovery-timeout, -cache-memory-mib, -idle-timeout,
 // -max-connections, -drain-timeout, -log-level, and -zones "postfix
 // strict:strict_testing,tlsrpt". Unknown fields are errors.
 //
-// Stores: "memory" forgets policies on restart; "dir:PATH" is a
-// policycache.DirStore, so that a restarted daemon applies the policies it
-// had before its first DNS answer (RFC 8461 §3.3: a cached, unexpired
-// policy stays in force). A Redis store for a fleet lives in a nested
+// Stores: "memory" (a policycache.MemoryStore) forgets policies on
+// restart; "dir:PATH" is a policycache.DirStore, so that a restarted
+// daemon applies the policies it had before its first DNS answer (RFC 8461
+// §3.3: a cached, unexpired policy stays in force). Either way the cache's
+// memory is bounded by cache_memory_mib: the least recently used domains
+// are forgotten and their policies read back from the store when asked
+// for again. The memory store itself is not bounded (it holds every
+// policy fetched); for large sending volumes use dir:PATH. A Redis store for a fleet lives in a nested
 // module of its own go.mod and is not built into this program, which keeps
 // the core module free of a Redis client.
 //
 // # Operation
 //
-//   - SIGHUP reloads the file: zones, timeouts, max_connections and the log
-//     level apply at once, to open connections too; listen addresses,
-//     store, resolvers and CA file need a restart (a change is logged). A
-//     file that does not load keeps the running configuration.
+//   - SIGHUP reloads the file: zones, request and idle timeouts,
+//     max_connections and the log level apply at once, to open connections
+//     too; listen addresses, store, resolvers, CA file, discovery_timeout
+//     and cache_memory_mib need a restart (a change is logged). A file that
+//     does not load keeps the running configuration.
 //   - SIGTERM (or SIGINT) drains: no new connections, requests in progress
 //     are answered, idle connections closed; after drain_timeout the rest
 //     are closed.

@@ -39,19 +39,3 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	t.n.Add(1)
 	return t.next.RoundTrip(req)
 }
-
-// memoryOnly is the store of "store": "memory": none. The cache keeps
-// every valid policy in its own memory already and forgets a domain only
-// once it has no valid policy (policycache's maintenance loop), so a
-// policycache.MemoryStore would only hold a second copy of each policy,
-// and keep expired ones for ever.
-type memoryOnly struct{}
-
-// Get finds nothing.
-func (memoryOnly) Get(context.Context, string) ([]byte, error) { return nil, policycache.ErrCacheMiss }
-
-// Put keeps nothing.
-func (memoryOnly) Put(context.Context, string, []byte) error { return nil }
-
-// Delete has nothing to delete.
-func (memoryOnly) Delete(context.Context, string) error { return nil }

@@ -51,6 +51,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	requestTimeout := fs.Duration("request-timeout", time.Duration(d.RequestTimeout), "longest wait for an answer before replying as undetermined")
 	discoveryTimeout := fs.Duration("discovery-timeout", time.Duration(d.DiscoveryTimeout), "bound of one discovery (TXT lookup and policy fetch)")
 	idleTimeout := fs.Duration("idle-timeout", time.Duration(d.IdleTimeout), "close a connection idle that long")
+	cacheMemory := fs.Int64("cache-memory-mib", 0, "memory bound of the policy cache in MiB (default policycache's, 64)")
 	maxConns := fs.Int("max-connections", d.MaxConnections, "connections served at once; more are answered TEMP")
 	drainTimeout := fs.Duration("drain-timeout", time.Duration(d.DrainTimeout), "longest wait for requests in progress on SIGTERM")
 	logLevel := fs.String("log-level", d.LogLevel, "debug, info, warn or error (debug logs every decision)")
@@ -87,6 +88,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		dur("discovery-timeout", &c.DiscoveryTimeout, *discoveryTimeout)
 		dur("idle-timeout", &c.IdleTimeout, *idleTimeout)
 		dur("drain-timeout", &c.DrainTimeout, *drainTimeout)
+		if set["cache-memory-mib"] {
+			c.CacheMemoryMiB = *cacheMemory
+		}
 		if set["max-connections"] {
 			c.MaxConnections = *maxConns
 		}
