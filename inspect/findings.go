@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtpsec/smtpsec/internal/escape"
 	"github.com/smtpsec/smtpsec/mtasts"
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
@@ -141,7 +142,7 @@ func (c *checker) judgeRecord() {
 		msg := fmt.Sprintf("no MTA-STS TXT record at %s: senders do not look for the policy (RFC 8461 §3.1)", name)
 		for _, t := range c.res.TXT {
 			if near := strings.ToLower(strings.TrimLeft(t, " \t")); strings.HasPrefix(near, "v=stsv1") {
-				msg += fmt.Sprintf("; %q is not one: it must begin with exactly \"v=STSv1;\" (case-sensitive, nothing before it)", t)
+				msg += fmt.Sprintf("; %s is not one: it must begin with exactly \"v=STSv1;\" (case-sensitive, nothing before it)", escape.Quote(t))
 				break
 			}
 		}

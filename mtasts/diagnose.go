@@ -3,6 +3,8 @@ package mtasts
 import (
 	"fmt"
 	"sort"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // Severity says whether a Diagnostic makes a policy invalid.
@@ -45,7 +47,7 @@ func (s *Severity) UnmarshalText(text []byte) error {
 	case "error":
 		*s = SeverityError
 	default:
-		return fmt.Errorf("mtasts: unknown severity %q", text)
+		return fmt.Errorf("mtasts: unknown severity %s", escape.Quote(string(text)))
 	}
 	return nil
 }

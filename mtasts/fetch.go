@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // Limits Fetch and FetchRaw impose on the policy host, as RFC 8461 §3.3
@@ -156,7 +158,7 @@ func FetchRaw(ctx context.Context, client *http.Client, domain string) ([]byte, 
 func fetchRaw(ctx context.Context, client *http.Client, domain string, timeout time.Duration) ([]byte, error) {
 	host, err := toASCIIHost(domain)
 	if err != nil {
-		return nil, fmt.Errorf("mtasts: invalid policy domain %q: %w", domain, err)
+		return nil, fmt.Errorf("mtasts: invalid policy domain %s: %w", escape.Quote(domain), err)
 	}
 	policyHost := "mta-sts." + host
 	u := policyURL(host)
@@ -190,15 +192,15 @@ func fetchRaw(ctx context.Context, client *http.Client, domain string, timeout t
 		return nil, fail(FetchWebPKI, 0, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		msg := fmt.Sprintf("status %q, want 200 OK", resp.Status)
+		msg := fmt.Sprintf("status %s, want 200 OK", escape.Quote(resp.Status))
 		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			msg += fmt.Sprintf("; redirect to %q not followed", loc)
+			msg += fmt.Sprintf("; redirect to %s not followed", escape.Quote(loc))
 		}
 		return nil, fail(FetchStatus, resp.StatusCode, errors.New(msg))
 	}
 	ct := resp.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); (err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter)) || mt != "text/plain" {
-		return nil, fail(FetchMediaType, resp.StatusCode, fmt.Errorf("Content-Type %q, want text/plain", ct))
+		return nil, fail(FetchMediaType, resp.StatusCode, fmt.Errorf("Content-Type %s, want text/plain", escape.Quote(ct)))
 	}
 	tooLarge := fmt.Errorf("body larger than %d bytes", MaxPolicySize)
 	if resp.ContentLength > MaxPolicySize {

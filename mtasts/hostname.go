@@ -80,9 +80,9 @@ func toASCIIHost(host string) (string, error) {
 		case label == "":
 			return "", errors.New("empty label")
 		case len(label) > 63:
-			return "", fmt.Errorf("label %q is longer than 63 characters", label)
+			return "", fmt.Errorf("label %s is longer than 63 characters", escape.Quote(label))
 		case label[0] == '-' || label[len(label)-1] == '-':
-			return "", fmt.Errorf("invalid label %q: begins or ends with a hyphen", label)
+			return "", fmt.Errorf("invalid label %s: begins or ends with a hyphen", escape.Quote(label))
 		case isACEPrefixed(label):
 			// The full Lookup rules for the U-label, hyphens included.
 			if _, err := idna.Lookup.ToUnicode(label); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // Resolver looks up DNS TXT records. *net.Resolver satisfies it, and so
@@ -41,7 +43,7 @@ type Resolver interface {
 func LookupRecord(ctx context.Context, resolver Resolver, domain string) (*Record, error) {
 	host, err := toASCIIHost(domain)
 	if err != nil {
-		return nil, fmt.Errorf("mtasts: invalid policy domain %q: %w", domain, err)
+		return nil, fmt.Errorf("mtasts: invalid policy domain %s: %w", escape.Quote(domain), err)
 	}
 	if resolver == nil {
 		resolver = net.DefaultResolver

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/smtpsec/smtpsec/internal/escape"
 	"golang.org/x/net/idna"
 )
 
@@ -28,7 +29,7 @@ func ParsePattern(s string) (Pattern, error) {
 	norm := strings.TrimSuffix(s, ".")
 	if !isASCII(norm) {
 		if !utf8.ValidString(norm) {
-			return "", fmt.Errorf("%w: mx pattern %q is not valid UTF-8", ErrInvalidPolicy, s)
+			return "", fmt.Errorf("%w: mx pattern %s is not valid UTF-8", ErrInvalidPolicy, escape.Quote(s))
 		}
 		prefix, rest := "", norm
 		if strings.HasPrefix(norm, "*.") {
@@ -36,7 +37,7 @@ func ParsePattern(s string) (Pattern, error) {
 		}
 		a, err := toASCIIHost(rest)
 		if err != nil {
-			return "", fmt.Errorf("%w: mx pattern %q is not a valid internationalized host name: %v", ErrInvalidPolicy, s, err)
+			return "", fmt.Errorf("%w: mx pattern %s is not a valid internationalized host name: %v", ErrInvalidPolicy, escape.Quote(s), err)
 		}
 		norm = prefix + a
 	}
@@ -49,9 +50,9 @@ func ParsePattern(s string) (Pattern, error) {
 
 func patternError(s, msg, fix string) error {
 	if fix != "" {
-		return fmt.Errorf("%w: mx pattern %q: %s (%s)", ErrInvalidPolicy, s, msg, fix)
+		return fmt.Errorf("%w: mx pattern %s: %s (%s)", ErrInvalidPolicy, escape.Quote(s), msg, fix)
 	}
-	return fmt.Errorf("%w: mx pattern %q: %s", ErrInvalidPolicy, s, msg)
+	return fmt.Errorf("%w: mx pattern %s: %s", ErrInvalidPolicy, escape.Quote(s), msg)
 }
 
 // Match reports whether the MX host name host matches the pattern
@@ -211,9 +212,9 @@ func explainPattern(s string) (off int, msg, fix string) {
 	}
 	if i := strings.IndexByte(s, ':'); i >= 0 {
 		if _, err := netip.ParseAddr(s); err == nil {
-			return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", s), "write the MX host's name"
+			return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", escape.Quote(s)), "write the MX host's name"
 		}
-		return i, "a port or \":\" is not allowed in a host name", "remove " + s[i:]
+		return i, "a port or \":\" is not allowed in a host name", "remove " + escape.Quote(s[i:])
 	}
 	host, base := s, 0
 	if s[0] == '*' {
@@ -252,17 +253,17 @@ func explainPattern(s string) (off int, msg, fix string) {
 		case label == "":
 			return base + i, "empty label (two dots in a row)", ""
 		case len(label) > 63:
-			return base + start, fmt.Sprintf("label %q is %d characters long; at most 63 are allowed", label, len(label)), ""
+			return base + start, fmt.Sprintf("label %s is %d characters long; at most 63 are allowed", escape.Quote(label), len(label)), ""
 		case len(label) >= 4 && strings.EqualFold(label[:4], "xn--") && !isALabel(label):
-			return base + start, fmt.Sprintf("label %q is not a valid A-label (punycode)", label), ""
+			return base + start, fmt.Sprintf("label %s is not a valid A-label (punycode)", escape.Quote(label)), ""
 		case label[0] == '-' || label[len(label)-1] == '-':
-			return base + start, fmt.Sprintf("label %q begins or ends with a hyphen", label), ""
+			return base + start, fmt.Sprintf("label %s begins or ends with a hyphen", escape.Quote(label)), ""
 		}
 		if i == len(host) && allDigits(label) {
 			if _, err := netip.ParseAddr(host); err == nil && base == 0 {
-				return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", s), "write the MX host's name"
+				return 0, fmt.Sprintf("%s is an IP address; mx holds a host name", escape.Quote(s)), "write the MX host's name"
 			}
-			return base + start, fmt.Sprintf("the last label %q is all digits; mx holds a host name, not an address", label), ""
+			return base + start, fmt.Sprintf("the last label %s is all digits; mx holds a host name, not an address", escape.Quote(label)), ""
 		}
 		start = i + 1
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 const (
@@ -268,7 +270,7 @@ func (p *policyParser) parseLine(start, end int) bool {
 		case k == start:
 			p.errorAt(k, fmt.Sprintf("unexpected %s; expected a field name", describeChar(s, k)), "")
 		case k == end:
-			p.errorAt(k, fmt.Sprintf("missing \":\" after the field name %q", s[start:k]), fmt.Sprintf("write %s: <value>", s[start:k]))
+			p.errorAt(k, fmt.Sprintf("missing \":\" after the field name %s", escape.Quote(s[start:k])), fmt.Sprintf("write %s: <value>", escape.Quote(s[start:k])))
 		case (s[k] == ' ' || s[k] == '\t') && skipWSP(s[:end], k) < end && s[skipWSP(s[:end], k)] == ':':
 			p.errorAt(k, "whitespace between the field name and \":\"", fmt.Sprintf("write %s: <value>", s[start:k]))
 		default:
@@ -309,7 +311,7 @@ func (p *policyParser) version(v int, value string) {
 		if value == "" {
 			p.errorAt(v, "version has no value", fix)
 		} else {
-			p.errorAt(v, fmt.Sprintf("version must be STSv1, not %q", value), fix)
+			p.errorAt(v, fmt.Sprintf("version must be STSv1, not %s", escape.Quote(value)), fix)
 		}
 	}
 	if p.versionLine != 0 {
@@ -323,7 +325,7 @@ func (p *policyParser) mode(v int, value string) {
 	m := Mode(value)
 	valid := m == ModeEnforce || m == ModeTesting || m == ModeNone
 	if !valid {
-		msg := fmt.Sprintf("mode must be enforce, testing or none, not %q", value)
+		msg := fmt.Sprintf("mode must be enforce, testing or none, not %s", escape.Quote(value))
 		fix := ""
 		if value == "" {
 			msg = "mode has no value"
@@ -409,11 +411,11 @@ func (p *policyParser) mx(v int, value string) {
 
 func (p *policyParser) extension(start int, name string, v int, value string) {
 	if !isAlnum(name[0]) {
-		p.errorAt(start, fmt.Sprintf("field name %q must begin with a letter or digit", name), "")
+		p.errorAt(start, fmt.Sprintf("field name %s must begin with a letter or digit", escape.Quote(name)), "")
 		return
 	}
 	if len(name) > 32 {
-		p.errorAt(start+32, fmt.Sprintf("field name %q is %d characters long; at most 32 are allowed", name, len(name)), "")
+		p.errorAt(start+32, fmt.Sprintf("field name %s is %d characters long; at most 32 are allowed", escape.Quote(name), len(name)), "")
 		return
 	}
 	if off, msg := checkExtValue(value); off >= 0 {

@@ -234,7 +234,7 @@ func TestParsePolicyMessages(t *testing.T) {
 		{tV + tM + "mx: mäil.example.com\n" + tA, `mtasts: policy line 3, column 6: mx: the host name is written in U-labels; mx values must be A-labels (punycode) (write xn--mil-qla.example.com)`},
 		{tV + tM + "nmx: mail.example.com\n" + tA, `mtasts: policy line 3, column 1: unknown field nmx; did you mean mx? mode enforce requires at least one mx field (rename nmx to mx)`},
 		{tV + tM + tX + "max-age: 86400\n", `mtasts: policy line 4, column 1: unknown field max-age; did you mean max_age? the required field max_age is missing (rename max-age to max_age)`},
-		{tV + tM + "mx: mx.example.com:25\n" + tA, `mtasts: policy line 3, column 19: mx: a port or ":" is not allowed in a host name (remove :25)`},
+		{tV + tM + "mx: mx.example.com:25\n" + tA, `mtasts: policy line 3, column 19: mx: a port or ":" is not allowed in a host name (remove ":25")`},
 	}
 	for _, tc := range tests {
 		_, err := ParsePolicy([]byte(tc.in))

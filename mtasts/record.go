@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 const recordVersion = "v=STSv1"
@@ -59,13 +61,13 @@ func ParseRecord(txt string) (*Record, error) {
 			if name == "" {
 				return nil, recordError(txt, i, fmt.Sprintf("unexpected %s; expected a field name", describeChar(txt, i)), "")
 			}
-			return nil, recordError(txt, i, fmt.Sprintf("field %q has no \"=\"", name), "")
+			return nil, recordError(txt, i, fmt.Sprintf("field %s has no \"=\"", escape.Quote(name)), "")
 		}
 		if !isAlnum(name[0]) {
 			return nil, recordError(txt, start, "a field name must begin with a letter or digit", "")
 		}
 		if len(name) > 32 {
-			return nil, recordError(txt, start, fmt.Sprintf("field name %q is longer than 32 characters", name), "")
+			return nil, recordError(txt, start, fmt.Sprintf("field name %s is longer than 32 characters", escape.Quote(name)), "")
 		}
 		i++
 		vstart := i
@@ -83,7 +85,7 @@ func ParseRecord(txt string) (*Record, error) {
 			return nil, recordError(txt, i, fmt.Sprintf("%s is not allowed in a value", describeChar(txt, i)), "")
 		}
 		if value == "" {
-			return nil, recordError(txt, vstart, fmt.Sprintf("field %q has an empty value", name), "")
+			return nil, recordError(txt, vstart, fmt.Sprintf("field %s has an empty value", escape.Quote(name)), "")
 		}
 		if name == "id" {
 			if len(value) > 32 {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // NewPolicy builds a policy for a policy host from values given in code or
@@ -59,7 +61,7 @@ func (p *Policy) Validate() error {
 	case "":
 		bad("mode is not set; use enforce, testing or none")
 	default:
-		bad("mode %q is not enforce, testing or none", p.Mode)
+		bad("mode %s is not enforce, testing or none", escape.Quote(string(p.Mode)))
 	}
 	switch {
 	case p.MaxAge < 0:
@@ -75,9 +77,9 @@ func (p *Policy) Validate() error {
 	for i, m := range p.MX {
 		if off, msg, fix := checkPattern(m); off >= 0 {
 			if fix != "" {
-				bad("mx[%d] %q: %s (%s)", i, m, msg, fix)
+				bad("mx[%d] %s: %s (%s)", i, escape.Quote(m), msg, fix)
 			} else {
-				bad("mx[%d] %q: %s", i, m, msg)
+				bad("mx[%d] %s: %s", i, escape.Quote(m), msg)
 			}
 		}
 	}
@@ -87,7 +89,7 @@ func (p *Policy) Validate() error {
 			bad("extension %d: %s is a standard field, not an extension", i, e.Name)
 			continue
 		case e.Name == "" || !isAlnum(e.Name[0]) || len(e.Name) > 32 || !allExtNameChars(e.Name):
-			bad("extension %d: name %q is not a letter or digit followed by up to 31 letters, digits, \"_\", \"-\" or \".\"", i, e.Name)
+			bad("extension %d: name %s is not a letter or digit followed by up to 31 letters, digits, \"_\", \"-\" or \".\"", i, escape.Quote(e.Name))
 		}
 		if off, msg := checkExtValue(e.Value); off >= 0 {
 			bad("extension %s: %s", e.Name, msg)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // This file holds what the collector and the result stores share: the UTC
@@ -179,11 +181,11 @@ type policySum struct {
 // checkCounts rejects negative counts: results are additive deltas.
 func checkCounts(r *PolicyResult) error {
 	if r.Summary.TotalSuccessfulSessionCount < 0 || r.Summary.TotalFailureSessionCount < 0 {
-		return fmt.Errorf("tlsrpt: negative session count for policy domain %q", r.Policy.Domain)
+		return fmt.Errorf("tlsrpt: negative session count for policy domain %s", escape.Quote(r.Policy.Domain))
 	}
 	for i := range r.FailureDetails {
 		if r.FailureDetails[i].FailedSessionCount < 0 {
-			return fmt.Errorf("tlsrpt: negative failed-session-count for policy domain %q", r.Policy.Domain)
+			return fmt.Errorf("tlsrpt: negative failed-session-count for policy domain %s", escape.Quote(r.Policy.Domain))
 		}
 	}
 	return nil

@@ -18,7 +18,37 @@ const (
 	// DefaultMaxReportSize caps the JSON text after decompression: 50 MiB.
 	// A day of reports for a busy domain is a few hundred kilobytes.
 	DefaultMaxReportSize = 50 << 20
+	// DefaultMaxPolicies caps the policy results of one report: 10 000.
+	// Real reports hold one or a few per policy domain.
+	DefaultMaxPolicies = 10000
+	// DefaultMaxReportFailureDetails caps the failure details of one
+	// report, over all its policy results: 100 000. Real reports of the
+	// largest senders hold a few hundred; a Collector writes at most
+	// DefaultMaxFailureDetails per policy, plus its overflow details.
+	DefaultMaxReportFailureDetails = 100000
+	// maxPolicyStrings caps the policy-string and mx-host elements of one
+	// report, over all its policies. A policy file holds at most 64 KiB
+	// (RFC 8461 §3.3 lets senders stop there), a few thousand lines.
+	maxPolicyStrings = 100000
 )
+
+// The memory bound of a decode, as the package documentation states it:
+// decoding a report of n bytes of JSON text that holds e policy results and
+// failure details and k policy-string and mx-host elements allocates at
+// most decodeBound(n, e, k) bytes in all (so its peak heap is no more),
+// when its strings are valid UTF-8; each invalid byte in a string the
+// report keeps costs boundPerInvalidByte more (U+FFFD takes three bytes).
+const (
+	boundPerByte        = 3       // the text read in chunks, joined; decoded strings
+	boundPerEntry       = 1280    // a PolicyResult or FailureDetail, its growth and notes
+	boundPerString      = 96      // a string header, its growth
+	boundFixed          = 2 << 20 // the last chunk, buffers, gzip state
+	boundPerInvalidByte = 2
+)
+
+func decodeBound(n, entries, strs int64) int64 {
+	return boundPerByte*n + boundPerEntry*entries + boundPerString*strs + boundFixed
+}
 
 // ErrInvalidReport is matched (errors.Is) by every error that says a report
 // is malformed, too large or fails validation: *SyntaxError,
@@ -26,15 +56,47 @@ const (
 var ErrInvalidReport = errors.New("tlsrpt: invalid report")
 
 // ErrTooLarge is matched (errors.Is) by the error a Decoder returns when the
-// input or the decompressed JSON exceeds its limit.
+// input, the decompressed JSON or a count exceeds its limit: a *LimitError.
 var ErrTooLarge = errors.New("tlsrpt: report too large")
 
-// reportError is a report error that is not a syntax error: a size limit or
-// a broken gzip stream. It matches ErrInvalidReport and, for size limits,
-// ErrTooLarge.
+// A LimitError reports input past one of a Decoder's limits: too many
+// bytes, before or after decompression, or too many policies, failure
+// details or policy strings. It matches ErrTooLarge and ErrInvalidReport.
+type LimitError struct {
+	// Limit names the limit: the Decoder field ("MaxCompressedSize",
+	// "MaxReportSize", "MaxPolicies", "MaxFailureDetails") or, for the
+	// fixed cap on policy-string and mx-host elements, "policy strings".
+	Limit string
+	// Max is the value of the limit that was exceeded.
+	Max int64
+	// Path is the JSON path of the array that went past a count limit,
+	// such as "policies[3].failure-details"; empty for byte limits.
+	Path string
+}
+
+func (e *LimitError) Error() string {
+	switch e.Limit {
+	case "MaxCompressedSize":
+		return fmt.Sprintf("tlsrpt: invalid report: input longer than %d bytes (MaxCompressedSize)", e.Max)
+	case "MaxReportSize":
+		return fmt.Sprintf("tlsrpt: invalid report: JSON text longer than %d bytes (MaxReportSize)", e.Max)
+	case "MaxPolicies":
+		return fmt.Sprintf("tlsrpt: invalid report: %s: more than %d policy results (MaxPolicies)", e.Path, e.Max)
+	case "MaxFailureDetails":
+		return fmt.Sprintf("tlsrpt: invalid report: %s: more than %d failure details in the report (MaxFailureDetails)", e.Path, e.Max)
+	}
+	return fmt.Sprintf("tlsrpt: invalid report: %s: more than %d %s in the report", e.Path, e.Max, e.Limit)
+}
+
+// Is makes a LimitError match ErrTooLarge and ErrInvalidReport.
+func (e *LimitError) Is(target error) bool {
+	return target == ErrTooLarge || target == ErrInvalidReport
+}
+
+// reportError is a report error that is neither a syntax error nor a
+// limit: a broken gzip stream. It matches ErrInvalidReport.
 type reportError struct {
 	msg     string
-	tooBig  bool
 	wrapped error
 }
 
@@ -47,9 +109,7 @@ func (e *reportError) Error() string {
 
 func (e *reportError) Unwrap() error { return e.wrapped }
 
-func (e *reportError) Is(target error) bool {
-	return target == ErrInvalidReport || (e.tooBig && target == ErrTooLarge)
-}
+func (e *reportError) Is(target error) bool { return target == ErrInvalidReport }
 
 // A Decoder reads reports with size limits. Its zero value uses the default
 // limits; it holds no state between calls and is safe for concurrent use.
@@ -60,6 +120,12 @@ type Decoder struct {
 	// MaxReportSize caps the JSON text, after decompression for gzip
 	// input. Zero means DefaultMaxReportSize.
 	MaxReportSize int64
+	// MaxPolicies caps the elements of the policies array. Zero means
+	// DefaultMaxPolicies.
+	MaxPolicies int
+	// MaxFailureDetails caps the failure details of the report, all its
+	// policy results together. Zero means DefaultMaxReportFailureDetails.
+	MaxFailureDetails int
 }
 
 // ParseReport reads one report, plain JSON (application/tlsrpt+json) or
@@ -79,10 +145,18 @@ func ParseReport(r io.Reader) (*Report, error) {
 //
 // Decode reads at most MaxCompressedSize+1 bytes from r and produces at most
 // MaxReportSize+1 bytes of JSON from a gzip stream; one byte past a limit is
-// an error matching ErrTooLarge, returned without reading further. Data
+// an error matching ErrTooLarge, returned without reading further, and so
+// are more than MaxPolicies policy results or MaxFailureDetails failure
+// details (a *LimitError names the limit). Data
 // after the JSON value (other than white space) or after the gzip stream is
 // an error. Errors from r itself are returned wrapped, not as report errors.
 func (d *Decoder) Decode(r io.Reader) (*Report, error) {
+	return d.decode(r, sizeHint(r))
+}
+
+// decode is Decode with the number of bytes r holds, if known (0 if not):
+// the Content-Length of a request, the Len of a bytes.Reader.
+func (d *Decoder) decode(r io.Reader, hint int64) (*Report, error) {
 	maxIn, maxOut := d.limits()
 	in := &limitedReader{r: r, n: maxIn + 1}
 	// Peek at the first two bytes for the gzip magic; a shorter input is
@@ -101,24 +175,42 @@ func (d *Decoder) Decode(r io.Reader) (*Report, error) {
 		text, err = gunzip(rest, in, maxIn, maxOut)
 	} else {
 		limit := min(maxIn, maxOut)
-		text, err = readText(rest, limit, sizeHint(r)+int64(n))
+		var tb textBuffer
+		tb.hint = hint
+		if hint > 0 && hint < int64(n) {
+			tb.hint = int64(n)
+		}
+		err = tb.readFrom(rest, limit)
+		text = tb.String()
 		switch {
 		case in.err != nil:
 			err = fmt.Errorf("tlsrpt: reading report: %w", in.err)
 		case err == errLimit && limit == maxIn:
 			err = inputTooLarge(maxIn)
 		case err == errLimit:
-			err = &reportError{msg: fmt.Sprintf("JSON text longer than %d bytes (MaxReportSize)", maxOut), tooBig: true}
+			err = &LimitError{Limit: "MaxReportSize", Max: maxOut}
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	rep := new(Report)
-	if err := decodeReport(text, rep); err != nil {
+	if err := decodeReport(text, rep, d.counts()); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// counts returns the count limits of d, defaults filled in.
+func (d *Decoder) counts() limits {
+	l := limits{policies: d.MaxPolicies, details: d.MaxFailureDetails, strings: maxPolicyStrings}
+	if l.policies <= 0 {
+		l.policies = DefaultMaxPolicies
+	}
+	if l.details <= 0 {
+		l.details = DefaultMaxReportFailureDetails
+	}
+	return l
 }
 
 func (d *Decoder) limits() (maxIn, maxOut int64) {
@@ -136,21 +228,17 @@ func (d *Decoder) limits() (maxIn, maxOut int64) {
 // of at most maxOut bytes; in, the bottom of r, stops after maxIn+1 bytes.
 func gunzip(r io.Reader, in *limitedReader, maxIn, maxOut int64) (string, error) {
 	br := bufio.NewReader(r)
-	var (
-		sb    strings.Builder
-		total int64
-		buf   = make([]byte, 32<<10)
-	)
+	var tb textBuffer
 	zr, err := gzip.NewReader(br)
 	for err == nil {
 		zr.Multistream(false)
-		if total, err = readInto(&sb, zr, buf, total, maxOut); err != nil {
+		if err = tb.readFrom(zr, maxOut); err != nil {
 			break
 		}
 		next, _ := br.Peek(2)
 		if len(next) == 0 {
 			if in.n > 0 {
-				return sb.String(), nil
+				return tb.String(), nil
 			}
 			break // the input was cut at the limit
 		}
@@ -166,7 +254,7 @@ func gunzip(r io.Reader, in *limitedReader, maxIn, maxOut int64) (string, error)
 	case in.n <= 0:
 		return "", inputTooLarge(maxIn)
 	case err == errLimit:
-		return "", &reportError{msg: fmt.Sprintf("gzip stream expands past %d bytes (MaxReportSize)", maxOut), tooBig: true}
+		return "", &LimitError{Limit: "MaxReportSize", Max: maxOut}
 	case err == errTrailing:
 		return "", &reportError{msg: "data after the gzip stream"}
 	case err == io.ErrUnexpectedEOF || err == io.EOF:
@@ -177,7 +265,7 @@ func gunzip(r io.Reader, in *limitedReader, maxIn, maxOut int64) (string, error)
 }
 
 func inputTooLarge(maxIn int64) error {
-	return &reportError{msg: fmt.Sprintf("input longer than %d bytes (MaxCompressedSize)", maxIn), tooBig: true}
+	return &LimitError{Limit: "MaxCompressedSize", Max: maxIn}
 }
 
 // sizeHint returns the number of unread bytes of readers that know it.
@@ -188,45 +276,102 @@ func sizeHint(r io.Reader) int64 {
 	return 0
 }
 
-// errLimit is returned by readInto when the input exceeds its limit,
+// errLimit is returned by textBuffer.readFrom when the input exceeds its limit,
 // errTrailing by gunzip for data after the gzip stream.
 var (
 	errLimit    = errors.New("limit exceeded")
 	errTrailing = errors.New("data after the gzip stream")
 )
 
-// readText reads r to EOF into a string of at most limit bytes; a longer
-// input is errLimit after reading limit+1 bytes.
-func readText(r io.Reader, limit, hint int64) (string, error) {
-	var sb strings.Builder
-	if hint > 0 {
-		sb.Grow(int(min(hint, limit+1)))
-	}
-	if _, err := readInto(&sb, r, make([]byte, 32<<10), 0, limit); err != nil {
-		return "", err
-	}
-	return sb.String(), nil
+// Chunk sizes of a textBuffer: the first chunk, and the largest, so that
+// the chunks of an input of n bytes total at most n+maxChunk bytes.
+const (
+	firstChunk = 16 << 10
+	maxChunk   = 1 << 20
+)
+
+// A textBuffer collects an input of unknown length in chunks, doubling
+// from firstChunk to maxChunk (or one chunk of hint bytes, the length
+// announced), and joins them into one string at the end. Reading n bytes
+// so allocates at most n+maxChunk+firstChunk bytes for the chunks and n
+// for the joined text, which only the text outlives; a slice grown by
+// append would allocate about 5n.
+type textBuffer struct {
+	hint   int64              // the input's length, if known
+	chunks []*strings.Builder // full but the last
+	total  int64
+	buf    []byte
 }
 
-// readInto appends r to sb until EOF, using buf; total counts the bytes
-// written to sb so far, which may not exceed limit.
-func readInto(sb *strings.Builder, r io.Reader, buf []byte, total, limit int64) (int64, error) {
+// readFrom appends r to b until EOF; more than limit bytes in all is
+// errLimit.
+func (b *textBuffer) readFrom(r io.Reader, limit int64) error {
+	if b.buf == nil {
+		b.buf = make([]byte, 32<<10)
+	}
 	for {
-		n, err := r.Read(buf)
+		n, err := r.Read(b.buf)
 		if n > 0 {
-			total += int64(n)
-			if total > limit {
-				return total, errLimit
+			b.total += int64(n)
+			if b.total > limit {
+				return errLimit
 			}
-			sb.Write(buf[:n])
+			b.write(b.buf[:n], limit)
 		}
 		if err == io.EOF {
-			return total, nil
+			return nil
 		}
 		if err != nil {
-			return total, err
+			return err
 		}
 	}
+}
+
+func (b *textBuffer) write(p []byte, limit int64) {
+	for len(p) > 0 {
+		var c *strings.Builder
+		if k := len(b.chunks); k > 0 {
+			c = b.chunks[k-1]
+		}
+		if c == nil || c.Len() == c.Cap() {
+			size := int64(firstChunk)
+			switch {
+			case len(b.chunks) == 0 && b.hint > 0:
+				size = b.hint + 1 // one byte more to see the end
+			case c != nil:
+				size = min(2*int64(c.Cap()), maxChunk)
+			}
+			// No chunk larger than the rest the limit allows.
+			size = max(min(size, limit+1-(b.total-int64(len(p)))), int64(len(p)), 1)
+			c = new(strings.Builder)
+			c.Grow(int(size))
+			b.chunks = append(b.chunks, c)
+		}
+		n := min(len(p), c.Cap()-c.Len())
+		c.Write(p[:n])
+		p = p[n:]
+	}
+}
+
+// String returns the text read. A single chunk that is mostly full is the
+// text itself; otherwise the chunks are copied into a string of the exact
+// length.
+func (b *textBuffer) String() string {
+	switch len(b.chunks) {
+	case 0:
+		return ""
+	case 1:
+		if c := b.chunks[0]; c.Len() >= c.Cap()/2 {
+			return c.String()
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(int(b.total))
+	for _, c := range b.chunks {
+		sb.WriteString(c.String())
+	}
+	b.chunks = nil
+	return sb.String()
 }
 
 // limitedReader reads at most n bytes from r, then reports io.EOF, and

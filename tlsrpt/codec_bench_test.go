@@ -131,3 +131,26 @@ func BenchmarkEncodeReport(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeEmptyDetails decodes a report of 10^5 and 10^6 "{}"
+// failure details (the hostile input of issue 11, under a Decoder whose
+// MaxFailureDetails lets them through), gzip-compressed: the time per
+// byte of JSON stays the same as the input grows tenfold.
+func BenchmarkDecodeEmptyDetails(b *testing.B) {
+	for _, k := range []int{1e5, 1e6} {
+		gz, n := hostileGzip(b, hostileHead, hostilePolicy, "{}", repeat{",{}", k - 1}, "]}]}")
+		b.Run(fmt.Sprintf("%d", k), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(n)
+			d := Decoder{MaxFailureDetails: k}
+			r := bytes.NewReader(gz)
+			for b.Loop() {
+				r.Reset(gz)
+				if _, err := d.Decode(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/byte")
+		})
+	}
+}

@@ -52,7 +52,7 @@ func TestRealWorldReports(t *testing.T) {
 			"policies[0].failure-details[1].sending-mta-ip: missing",
 		}},
 		{"stalwart-rpt01.json", []string{
-			`policies[0].failure-details[1].additional-information: not a URI: "https://reports.company-x.example/report_info ? id = 5065427 c - 23 d3# StarttlsNotSupported "`,
+			`policies[0].failure-details[1].additional-information: not a URI: "https://reports.company-x.example/report_info ? id = 5065427 c -"...`,
 		}},
 		{"stalwart-rpt02.json", []string{
 			"policies[0].policy.mx-host: missing, though the policy has mx patterns",
@@ -290,10 +290,10 @@ func TestGzipBomb(t *testing.T) {
 	}
 	d := Decoder{MaxReportSize: 1 << 20}
 	_, err := d.Decode(bytes.NewReader(bomb))
-	checkTooLarge(t, "1 MiB limit", err, "gzip stream expands past 1048576 bytes (MaxReportSize)")
+	checkTooLarge(t, "1 MiB limit", err, "JSON text longer than 1048576 bytes (MaxReportSize)")
 	d = Decoder{MaxReportSize: 4 << 20}
 	_, err = d.Decode(bytes.NewReader(bomb))
-	checkTooLarge(t, "4 MiB limit", err, "gzip stream expands past 4194304 bytes (MaxReportSize)")
+	checkTooLarge(t, "4 MiB limit", err, "JSON text longer than 4194304 bytes (MaxReportSize)")
 	// A single deflate stream that expands a thousandfold.
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -307,7 +307,7 @@ func TestGzipBomb(t *testing.T) {
 	}
 	d.MaxReportSize = 2 << 20
 	_, err = d.Decode(bytes.NewReader(buf.Bytes()))
-	checkTooLarge(t, "single-stream bomb", err, "gzip stream expands past 2097152 bytes")
+	checkTooLarge(t, "single-stream bomb", err, "JSON text longer than 2097152 bytes")
 
 	// Exactly at the limit is fine.
 	small := sampleReportJSON("", "", "", "")
@@ -317,7 +317,7 @@ func TestGzipBomb(t *testing.T) {
 	}
 	d.MaxReportSize--
 	_, err = d.Decode(bytes.NewReader(gzipBytes(t, []byte(small))))
-	checkTooLarge(t, "one byte over", err, "expands past")
+	checkTooLarge(t, "one byte over", err, "longer than")
 }
 
 func TestOversizeInput(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // DefaultMaxFailureDetails is the number of distinct failure details a
@@ -566,7 +568,7 @@ func (c *Collector) Reports(ctx context.Context, day time.Time) ([]*Report, erro
 		submitter = contactDomain(c.ContactInfo)
 	}
 	if submitter == "" {
-		return nil, fmt.Errorf("tlsrpt: no domain in Collector.ContactInfo %q; set Collector.Submitter", c.ContactInfo)
+		return nil, fmt.Errorf("tlsrpt: no domain in Collector.ContactInfo %s; set Collector.Submitter", escape.Quote(c.ContactInfo))
 	}
 	if err := c.Flush(ctx); err != nil {
 		return nil, err

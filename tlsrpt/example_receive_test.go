@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/smtpsec/smtpsec/tlsrpt"
@@ -51,11 +52,19 @@ func dayReport() *tlsrpt.Report {
 }
 
 // A report receiver: the Handler serves the https: rua URI of a domain's
-// TLS-RPT record and hands each report over.
+// TLS-RPT record and hands each report over. What outlives the call is
+// r.Clone(), whose strings do not keep the decoded JSON text alive.
 func ExampleHandler() {
+	var (
+		mu   sync.Mutex
+		kept []*tlsrpt.Report
+	)
 	h := &tlsrpt.Handler{
 		Report: func(ctx context.Context, r *tlsrpt.Report) error {
 			// Store the report; an error makes the sender try again later.
+			mu.Lock()
+			kept = append(kept, r.Clone())
+			mu.Unlock()
 			p := r.Policies[0]
 			fmt.Printf("report from %s about %s: %d successful, %d failed\n",
 				r.OrganizationName, p.Policy.Domain, p.Summary.TotalSuccessfulSessionCount, p.Summary.TotalFailureSessionCount)
@@ -85,11 +94,37 @@ func ExampleHandler() {
 	}`)
 	post(tlsrpt.MediaTypeJSON, `{"policies": {}}`)
 	post("text/plain", "hello")
+	mu.Lock()
+	fmt.Println(len(kept), "report kept")
+	mu.Unlock()
 	// Output:
 	// report from Company-X about company-y.example: 5326 successful, 0 failed
 	// 200 OK
 	// 400 Bad Request
 	// 415 Unsupported Media Type
+	// 1 report kept
+}
+
+// A decoded report's strings are substrings of its JSON text, so keeping
+// one keeps all of the text; a clone's strings own their memory and Validate
+// lists the same findings.
+func ExampleReport_Clone() {
+	r, err := tlsrpt.ParseReport(strings.NewReader(`{"organization-name":"Company-X",` +
+		`"date-range":{"start-datetime":"2016-04-01T00:00:00","end-datetime":"2016-04-01T23:59:59Z"},` +
+		`"contact-info":"sts-reporting@company-x.example","report-id":"5065427c",` +
+		`"policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"company-y.example"},` +
+		`"summary":{"total-successful-session-count":5326,"total-failure-session-count":0}}]}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	byOrg := map[string]*tlsrpt.Report{}
+	c := r.Clone()
+	byOrg[c.OrganizationName] = c // keeps c, not the JSON text
+	fmt.Println(byOrg["Company-X"].Policies[0].Policy.Domain)
+	fmt.Println(c.Validate())
+	// Output:
+	// company-y.example
+	// tlsrpt: invalid report: date-range.start-datetime: date-time "2016-04-01T00:00:00" has no time zone; read as UTC
 }
 
 // The Report function of a Handler learns from its context which request

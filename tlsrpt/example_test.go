@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/netip"
 	"strings"
@@ -317,4 +318,41 @@ func ExampleFileName_String() {
 	// Output:
 	// sender.example!example.com!1709251200!1709337600.json.gz <nil>
 	// application/tlsrpt+gzip
+}
+
+// Past a count limit, the error names it: here two failure details are
+// allowed and the report has three, each an empty object.
+func ExampleLimitError() {
+	d := tlsrpt.Decoder{MaxFailureDetails: 2}
+	_, err := d.Decode(strings.NewReader(`{"policies":[{"failure-details":[{},{},{}]}]}`))
+	var le *tlsrpt.LimitError
+	if errors.As(err, &le) {
+		fmt.Println(le.Limit, le.Max, le.Path, errors.Is(err, tlsrpt.ErrTooLarge))
+	}
+	fmt.Println(err)
+	// Output:
+	// MaxFailureDetails 2 policies[0].failure-details true
+	// tlsrpt: invalid report: policies[0].failure-details: more than 2 failure details in the report (MaxFailureDetails)
+}
+
+// A ValidationError lists the first MaxProblems problems and counts the
+// others, so that its size does not grow with the report.
+func ExampleValidationError() {
+	details := strings.Repeat(`{"result-type":"x","sending-mta-ip":"192.0.2.1","failed-session-count":0},`, 150)
+	r, err := tlsrpt.ParseReport(strings.NewReader(`{"organization-name":"o","contact-info":"a@b.example","report-id":"r",` +
+		`"date-range":{"start-datetime":"2024-03-01T00:00:00Z","end-datetime":"2024-03-02T00:00:00Z"},` +
+		`"policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"example.com"},` +
+		`"summary":{"total-successful-session-count":0,"total-failure-session-count":0},` +
+		`"failure-details":[` + details + `{"result-type":"y","sending-mta-ip":"192.0.2.1","failed-session-count":0}]}]}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var ve *tlsrpt.ValidationError
+	if errors.As(r.Validate(), &ve) {
+		fmt.Println(len(ve.Problems), ve.Omitted)
+		fmt.Println(ve.Problems[0])
+	}
+	// Output:
+	// 100 51
+	// policies[0].failure-details[0].result-type: unknown result type "x"
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // Media types of reports (RFC 8460 §5.3, §6.4, §6.5), for the report part of
@@ -72,15 +74,15 @@ func (f FileName) String() string {
 func (f FileName) Validate() error {
 	switch {
 	case !isHostName(f.Sender):
-		return fileNameErr("sender %q is not a domain name in A-labels", f.Sender)
+		return fileNameErr("sender %s is not a domain name in A-labels", escape.Quote(f.Sender))
 	case !isHostName(f.PolicyDomain):
-		return fileNameErr("policy domain %q is not a domain name in A-labels", f.PolicyDomain)
+		return fileNameErr("policy domain %s is not a domain name in A-labels", escape.Quote(f.PolicyDomain))
 	case f.Begin.Unix() < 0:
 		return fileNameErr("begin %v is before 1970", f.Begin)
 	case f.End.Unix() < 0:
 		return fileNameErr("end %v is before 1970", f.End)
 	case !isAlnumString(f.UniqueID):
-		return fileNameErr("unique-id %q is not letters and digits", f.UniqueID)
+		return fileNameErr("unique-id %s is not letters and digits", escape.Quote(f.UniqueID))
 	}
 	return nil
 }
@@ -100,25 +102,25 @@ func ParseFileName(name string) (FileName, error) {
 	if ok {
 		f.Gzip = true
 	} else if base, ok = strings.CutSuffix(name, ".json"); !ok {
-		return FileName{}, fileNameErr("%q does not end in .json or .json.gz", name)
+		return FileName{}, fileNameErr("%s does not end in .json or .json.gz", escape.Quote(name))
 	}
 	parts := strings.Split(base, "!")
 	if len(parts) != 4 && len(parts) != 5 {
-		return FileName{}, fileNameErr("%q does not have 4 or 5 fields separated by \"!\"", name)
+		return FileName{}, fileNameErr("%s does not have 4 or 5 fields separated by \"!\"", escape.Quote(name))
 	}
 	f.Sender, f.PolicyDomain = parts[0], parts[1]
 	if len(parts) == 5 {
 		f.UniqueID = parts[4]
 		if f.UniqueID == "" {
-			return FileName{}, fileNameErr("%q has an empty unique-id", name)
+			return FileName{}, fileNameErr("%s has an empty unique-id", escape.Quote(name))
 		}
 	}
 	var err error
 	if f.Begin, err = parseTimestamp(parts[2]); err != nil {
-		return FileName{}, fileNameErr("%q: begin timestamp: %v", name, err)
+		return FileName{}, fileNameErr("%s: begin timestamp: %v", escape.Quote(name), err)
 	}
 	if f.End, err = parseTimestamp(parts[3]); err != nil {
-		return FileName{}, fileNameErr("%q: end timestamp: %v", name, err)
+		return FileName{}, fileNameErr("%s: end timestamp: %v", escape.Quote(name), err)
 	}
 	if err := f.Validate(); err != nil {
 		return FileName{}, err
@@ -134,11 +136,11 @@ func parseTimestamp(s string) (time.Time, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
-			return time.Time{}, fmt.Errorf("%q is not decimal digits", s)
+			return time.Time{}, fmt.Errorf("%s is not decimal digits", escape.Quote(s))
 		}
 		n = n*10 + int64(c-'0')
 		if n > maxTimestamp {
-			return time.Time{}, fmt.Errorf("%q is after the year 9999", s)
+			return time.Time{}, fmt.Errorf("%s is after the year 9999", escape.Quote(s))
 		}
 	}
 	return time.Unix(n, 0).UTC(), nil

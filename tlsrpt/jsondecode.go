@@ -4,14 +4,23 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // This file holds the report decoder: one pass over the JSON text with the
 // scanner of jsonscan.go, specialised for the RFC 8460 §4.4 schema.
 // Strings without escapes are substrings of the text (no copy); unknown
-// members are checked for syntax and skipped; the tolerated deviations of
-// real senders are recorded as notes, which Validate reports.
+// members are checked for syntax and skipped without allocating; the
+// tolerated deviations of real senders are recorded as notes, which
+// Validate reports.
+//
+// Memory is bounded by construction: arrays grow by doubling (a slice grown
+// by append allocates about five times its final size), every array counts
+// against a limit of the report, a note holds indices rather than a
+// formatted path, and an object notes at most one duplicate per member.
 
 // Contexts of the decoder, used to build JSON paths for notes and errors.
 const (
@@ -23,24 +32,33 @@ const (
 	inDetail
 )
 
+// limits holds the count limits of a decode (Decoder.counts).
+type limits struct {
+	policies, details, strings int
+}
+
 // decoder holds the state of one decodeReport call.
 type decoder struct {
 	s     string
 	i     int
 	depth int
-	notes []Problem
+	notes []note
+	lim   limits
 
 	ctx int // one of the in* contexts
 	pol int // index in policies
 	fd  int // index in failure-details
+
+	details int // failure details so far, all policies
+	nstrs   int // policy-string and mx-host elements so far
 
 	strs []string        // scratch for string arrays
 	fds  []FailureDetail // scratch for failure details
 }
 
 // decodeReport decodes the JSON text s into r, which must be zero.
-func decodeReport(s string, r *Report) error {
-	d := decoder{s: s}
+func decodeReport(s string, r *Report, lim limits) error {
+	d := decoder{s: s, lim: lim}
 	d.ws()
 	if err := d.report(r); err != nil {
 		return err
@@ -49,26 +67,82 @@ func decodeReport(s string, r *Report) error {
 	if d.i < len(d.s) {
 		return d.syntaxErr(fmt.Sprintf("invalid character %s after top-level value", quoteChar(d.s[d.i])))
 	}
+	// Notes in document order of the values they concern, as Validate
+	// lists them; the decoder meets report members after the policies.
+	slices.SortStableFunc(d.notes, func(a, b note) int { return compareEntities(a.pol, a.fd, b.pol, b.fd) })
 	r.notes = d.notes
 	return nil
 }
 
-// path returns the JSON path of member name in the current context.
-func (d *decoder) path(name string) string {
+// A note records one lenient reading, for Validate. It holds the value it
+// concerns and where it is, not a formatted message, so that a report with
+// many notes costs little; Problem formats it.
+type note struct {
+	pol, fd int32  // the policy result and failure detail; -1 when outside one
+	ctx     uint8  // the decoder context, for the path
+	kind    uint8  // one of the note* kinds
+	name    uint8  // the member: an index in memberNames
+	val     string // the value, for the kinds that quote it
+}
+
+// The kinds of notes, indices into noteMessages.
+const (
+	noteMissing = iota
+	noteDuplicate
+	noteStringArray
+	noteEmptyIP
+	noteNotIP
+	noteNoZone
+	noteNotUTC
+)
+
+// noteMessages holds the message of each kind of note; %s stands for the
+// quoted value.
+var noteMessages = [...]string{
+	noteMissing:     "missing",
+	noteDuplicate:   "duplicate member; the last one counts",
+	noteStringArray: "a string, not an array of strings; read as an array of one",
+	noteEmptyIP:     "empty string, not an IP address",
+	noteNotIP:       "not an IP address: %s",
+	noteNoZone:      "date-time %s has no time zone; read as UTC",
+	noteNotUTC:      "date-time %s is not in UTC",
+}
+
+// problem formats n as Validate lists it.
+func (n note) problem() Problem {
+	msg := strings.Replace(noteMessages[n.kind], "%s", escape.Quote(n.val), 1)
+	return Problem{Path: pathOf(int(n.ctx), int(n.pol), int(n.fd), memberNames[n.name]), Message: msg}
+}
+
+// entity returns the policy result and failure detail indices of context
+// ctx, -1 for none.
+func entity(ctx, pol, fd int) (int32, int32) {
+	switch ctx {
+	case inReport, inDateRange:
+		return -1, -1
+	case inDetail:
+		return int32(pol), int32(fd)
+	}
+	return int32(pol), -1
+}
+
+// pathOf returns the JSON path of member name in context ctx of policy
+// result pol and failure detail fd.
+func pathOf(ctx, pol, fd int, name string) string {
 	var p string
-	switch d.ctx {
+	switch ctx {
 	case inReport:
 		return name
 	case inDateRange:
 		p = "date-range"
 	case inPolicyResult:
-		p = fmt.Sprintf("policies[%d]", d.pol)
+		p = fmt.Sprintf("policies[%d]", pol)
 	case inPolicy:
-		p = fmt.Sprintf("policies[%d].policy", d.pol)
+		p = fmt.Sprintf("policies[%d].policy", pol)
 	case inSummary:
-		p = fmt.Sprintf("policies[%d].summary", d.pol)
+		p = fmt.Sprintf("policies[%d].summary", pol)
 	case inDetail:
-		p = fmt.Sprintf("policies[%d].failure-details[%d]", d.pol, d.fd)
+		p = fmt.Sprintf("policies[%d].failure-details[%d]", pol, fd)
 	}
 	if name == "" {
 		return p
@@ -76,8 +150,44 @@ func (d *decoder) path(name string) string {
 	return p + "." + name
 }
 
-func (d *decoder) note(name, msg string) {
-	d.notes = append(d.notes, Problem{Path: d.path(name), Message: msg})
+// path returns the JSON path of member name in the current context.
+func (d *decoder) path(name string) string { return pathOf(d.ctx, d.pol, d.fd, name) }
+
+// note records a lenient reading of member name (one of memberNames) in
+// the current context; val is the value for kinds that quote it.
+func (d *decoder) note(name string, kind uint8, val string) {
+	var k uint8
+	for i, m := range memberNames {
+		if m == name {
+			k = uint8(i)
+			break
+		}
+	}
+	pol, fd := entity(d.ctx, d.pol, d.fd)
+	d.notes = append(grow(d.notes), note{pol: pol, fd: fd, ctx: uint8(d.ctx), kind: kind, name: k, val: val})
+}
+
+// memberNames lists the members of the §4.4 schema that notes name; ""
+// (the value itself) first.
+var memberNames = [...]string{
+	"", "organization-name", "contact-info", "report-id", "date-range", "policies",
+	"start-datetime", "end-datetime",
+	"policy", "summary", "failure-details",
+	"policy-type", "policy-string", "policy-domain", "mx-host",
+	"total-successful-session-count", "total-failure-session-count",
+	"result-type", "sending-mta-ip", "receiving-mx-hostname", "receiving-mx-helo",
+	"receiving-ip", "failed-session-count", "additional-information", "failure-reason-code",
+}
+
+// grow returns s with room for one more element, doubling its capacity:
+// growing a slice to n elements so allocates less than 4n elements in all.
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	g := make([]T, len(s), max(2*cap(s), 4))
+	copy(g, s)
+	return g
 }
 
 // typeErr reports a value of the wrong type for member name at the current
@@ -155,7 +265,10 @@ func (d *decoder) stringArray(name string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.note(name, "a string, not an array of strings; read as an array of one")
+		if err := d.countString(name); err != nil {
+			return nil, err
+		}
+		d.note(name, noteStringArray, "")
 		return []string{v}, nil
 	}
 	ok, err := d.beginArray(name)
@@ -181,12 +294,24 @@ func (d *decoder) stringArray(name string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.strs = append(d.strs, v)
+		if err := d.countString(name); err != nil {
+			return nil, err
+		}
+		d.strs = append(grow(d.strs), v)
 	}
 	if len(d.strs) == 0 {
 		return nil, nil
 	}
 	return slices.Clone(d.strs), nil
+}
+
+// countString counts a policy-string or mx-host element against the limit
+// of the report.
+func (d *decoder) countString(name string) error {
+	if d.nstrs++; d.nstrs > d.lim.strings {
+		return &LimitError{Limit: "policy strings", Max: int64(d.lim.strings), Path: d.path(name)}
+	}
+	return nil
 }
 
 // ip reads an IP address member. The empty string and strings that are not
@@ -201,12 +326,12 @@ func (d *decoder) ip(name string, dst *netip.Addr) error {
 		return err
 	}
 	if v == "" {
-		d.note(name, "empty string, not an IP address")
+		d.note(name, noteEmptyIP, "")
 		return nil
 	}
 	a, err := netip.ParseAddr(v)
 	if err != nil || a.Zone() != "" {
-		d.note(name, fmt.Sprintf("not an IP address: %q", v))
+		d.note(name, noteNotIP, v)
 		return nil
 	}
 	*dst = a
@@ -222,19 +347,25 @@ func (d *decoder) dateTime(name string, dst *time.Time) error {
 		return d.stringValue(name, &v) // null, or a type error
 	}
 	start := d.i
+	// The longest date-time that means anything,
+	// "2024-03-01T00:00:00.123456789+00:00", has 35 bytes (digits past the
+	// nanoseconds are dropped): a longer JSON string is not decoded.
+	if end := d.stringEnd(start + 1); end-start-1 > maxDateTimeLen {
+		return d.errAt(start, d.path(name), "not an RFC 3339 date-time: "+escape.Quote(d.s[start+1:end]))
+	}
 	v, err := d.str()
 	if err != nil {
 		return err
 	}
 	t, zone, ok := parseDateTime(v)
 	if !ok {
-		return d.errAt(start, d.path(name), fmt.Sprintf("not an RFC 3339 date-time: %q", v))
+		return d.errAt(start, d.path(name), "not an RFC 3339 date-time: "+escape.Quote(v))
 	}
 	switch zone {
 	case zoneNone:
-		d.note(name, fmt.Sprintf("date-time %q has no time zone; read as UTC", v))
+		d.note(name, noteNoZone, v)
 	case zoneOffset:
-		d.note(name, fmt.Sprintf("date-time %q is not in UTC", v))
+		d.note(name, noteNotUTC, v)
 	}
 	*dst = t
 	return nil
@@ -290,7 +421,7 @@ func (d *decoder) report(r *Report) error {
 		return err
 	}
 	if seen&seenPolicies == 0 {
-		d.note("policies", "missing")
+		d.note("policies", noteMissing, "")
 	}
 	return nil
 }
@@ -335,7 +466,10 @@ func (d *decoder) policies(r *Report) error {
 		if !more {
 			break
 		}
-		r.Policies = append(r.Policies, PolicyResult{})
+		if len(r.Policies) >= d.lim.policies {
+			return &LimitError{Limit: "MaxPolicies", Max: int64(d.lim.policies), Path: "policies"}
+		}
+		r.Policies = append(grow(r.Policies), PolicyResult{})
 		d.pol = len(r.Policies) - 1
 		d.ctx = inPolicyResult
 		if err := d.policyResult(&r.Policies[d.pol]); err != nil {
@@ -380,7 +514,7 @@ func (d *decoder) policyResult(pr *PolicyResult) error {
 		return err
 	}
 	if seen&seenSummary == 0 {
-		d.note("summary", "missing")
+		d.note("summary", noteMissing, "")
 	}
 	return nil
 }
@@ -450,10 +584,10 @@ func (d *decoder) summary(s *Summary) error {
 		return err
 	}
 	if seen&seenSuccess == 0 {
-		d.note("total-successful-session-count", "missing")
+		d.note("total-successful-session-count", noteMissing, "")
 	}
 	if seen&seenFailure == 0 {
-		d.note("total-failure-session-count", "missing")
+		d.note("total-failure-session-count", noteMissing, "")
 	}
 	d.ctx = inPolicyResult
 	return nil
@@ -464,7 +598,7 @@ func (d *decoder) summary(s *Summary) error {
 // value (or skips it) and its error ends the object.
 func (d *decoder) members(member func(name string) error) error {
 	for first := true; ; first = false {
-		name, more, err := d.member(first)
+		name, more, err := d.member(first, true)
 		if err != nil || !more {
 			return err
 		}
@@ -475,10 +609,14 @@ func (d *decoder) members(member func(name string) error) error {
 }
 
 // once notes a member seen twice in an object (I-JSON, RFC 7493 §2.3,
-// requires unique names); bit identifies the member in seen.
+// requires unique names); bit (at most 1<<7) identifies the member in
+// seen. Only the first duplicate of an object is noted, so that an object
+// repeating members a million times gets one note.
 func (d *decoder) once(seen *uint16, bit uint16, name string) {
-	if *seen&bit != 0 {
-		d.note(name, "duplicate member; the last one counts")
+	const noted = 1 << 15
+	if *seen&bit != 0 && *seen&noted == 0 {
+		d.note(name, noteDuplicate, "")
+		*seen |= noted
 	}
 	*seen |= bit
 }
@@ -509,7 +647,10 @@ func (d *decoder) failureDetails(pr *PolicyResult) error {
 		if !more {
 			break
 		}
-		d.fds = append(d.fds, FailureDetail{})
+		if d.details++; d.details > d.lim.details {
+			return &LimitError{Limit: "MaxFailureDetails", Max: int64(d.lim.details), Path: pathOf(inPolicyResult, d.pol, 0, "failure-details")}
+		}
+		d.fds = append(grow(d.fds), FailureDetail{})
 		d.fd = len(d.fds) - 1
 		d.ctx = inDetail
 		if err := d.failureDetail(&d.fds[d.fd]); err != nil {
@@ -517,9 +658,14 @@ func (d *decoder) failureDetails(pr *PolicyResult) error {
 		}
 		d.ctx = inPolicyResult
 	}
-	if len(d.fds) == 0 {
+	switch n := len(d.fds); {
+	case n == 0:
 		pr.FailureDetails = nil
-	} else {
+	case cap(d.fds)-n <= n/4:
+		// Little room to spare: hand the scratch over rather than copy it.
+		pr.FailureDetails = d.fds[:n:n]
+		d.fds = nil
+	default:
 		pr.FailureDetails = slices.Clone(d.fds)
 	}
 	return nil
@@ -574,10 +720,13 @@ func (d *decoder) failureDetail(f *FailureDetail) error {
 		return err
 	}
 	if seen&seenCount == 0 {
-		d.note("failed-session-count", "missing")
+		d.note("failed-session-count", noteMissing, "")
 	}
 	return nil
 }
+
+// maxDateTimeLen caps the JSON text of a date-time that is decoded.
+const maxDateTimeLen = 64
 
 // How a date-time gave its time zone.
 const (
@@ -678,7 +827,9 @@ func daysIn(month, year int) int {
 }
 
 // UnmarshalJSON decodes a report like ParseReport, without size limits
-// (the caller has the bytes already) and without gzip. It replaces the
+// (the caller has the bytes already) and without gzip, but with the count
+// limits of a zero Decoder (DefaultMaxPolicies and
+// DefaultMaxReportFailureDetails). It replaces the
 // whole of *r. The JSON literal null leaves r unchanged, as encoding/json
 // expects of unmarshalers.
 func (r *Report) UnmarshalJSON(data []byte) error {
@@ -686,7 +837,8 @@ func (r *Report) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	var rep Report
-	if err := decodeReport(string(data), &rep); err != nil {
+	var d Decoder
+	if err := decodeReport(string(data), &rep, d.counts()); err != nil {
 		return err
 	}
 	*r = rep

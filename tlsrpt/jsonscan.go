@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // This file holds the JSON scanner under the report decoder: white space,
@@ -15,9 +17,14 @@ import (
 
 // A SyntaxError reports JSON that is malformed or that does not fit the
 // RFC 8460 §4.4 report schema (a value of the wrong type, such as an object
-// for "policies" or a string for a count). It matches ErrInvalidReport.
+// for "policies" or a string for a count; a count that is negative or past
+// int64). It matches ErrInvalidReport.
+//
+// Its message quotes at most a short escaped prefix of the offending value
+// (escape.MaxQuoted bytes, 64), so that an error about megabytes of input
+// is a line, safe to log and to send back.
 type SyntaxError struct {
-	Msg    string // what is wrong
+	Msg    string // what is wrong, quoting at most 64 bytes of the input
 	Path   string // JSON path of the member, such as "policies[0].summary"; empty for pure JSON syntax errors
 	Offset int64  // byte offset in the JSON text where the error was found
 	Line   int    // 1-based line of Offset
@@ -109,7 +116,9 @@ func (d *decoder) checkValue() error {
 
 // member advances to the next member of an object: it returns its name,
 // with the position at its value, or ok false after the closing brace.
-func (d *decoder) member(first bool) (name string, ok bool, err error) {
+// Without needName the name is checked but not returned, so that skipping
+// an object allocates nothing.
+func (d *decoder) member(first, needName bool) (name string, ok bool, err error) {
 	d.ws()
 	if d.i >= len(d.s) {
 		return "", false, d.eof()
@@ -137,7 +146,11 @@ func (d *decoder) member(first bool) (name string, ok bool, err error) {
 		}
 		return "", false, d.syntaxErr("invalid character " + quoteChar(c) + " looking for beginning of object key string")
 	}
-	name, err = d.str()
+	if needName {
+		name, err = d.str()
+	} else {
+		err = d.skipString()
+	}
 	if err != nil {
 		return "", false, err
 	}
@@ -205,7 +218,17 @@ func (d *decoder) literal(lit string) error {
 
 // str reads a string at the current position (which holds '"'). Without
 // escapes or invalid UTF-8 it is a substring of the text.
-func (d *decoder) str() (string, error) {
+func (d *decoder) str() (string, error) { return d.scanString(true) }
+
+// skipString checks the string at the current position like str, without
+// keeping it: nothing is allocated.
+func (d *decoder) skipString() error {
+	_, err := d.scanString(false)
+	return err
+}
+
+// scanString is str, which decodes the string only if keep.
+func (d *decoder) scanString(keep bool) (string, error) {
 	s := d.s
 	start := d.i + 1
 	j := start
@@ -220,7 +243,7 @@ func (d *decoder) str() (string, error) {
 			return s[start:j], nil
 		}
 		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return d.strSlow(start, j)
+			return d.strSlow(start, j, keep)
 		}
 	}
 	d.i = len(s)
@@ -246,33 +269,46 @@ func hasStringSpecial(w uint64) bool {
 
 // strSlow continues str at s[j], which is an escape, a control character or
 // a non-ASCII byte. Invalid UTF-8 and unpaired surrogates become U+FFFD, as
-// in encoding/json.
-func (d *decoder) strSlow(start, j int) (string, error) {
+// in encoding/json. Without keep the string is only checked.
+//
+// The decoded string is written to a strings.Builder sized once by
+// decodedSize (at most the JSON bytes, three times those that are invalid
+// UTF-8), and String does not copy it.
+func (d *decoder) strSlow(start, j int, keep bool) (string, error) {
 	s := d.s
-	var buf []byte
-	seg := start // start of the bytes not yet copied to buf
+	var buf strings.Builder
+	copied := false // whether buf holds the string so far
+	seg := start    // start of the bytes not yet copied to buf
+	begin := func() {
+		if !copied && keep {
+			buf.Grow(j - start + d.decodedSize(j))
+		}
+		copied = true
+	}
 	for j < len(s) {
 		c := s[j]
 		switch {
 		case c == '"':
 			d.i = j + 1
-			if buf == nil {
+			if !copied || !keep {
 				return s[start:j], nil
 			}
-			buf = append(buf, s[seg:j]...)
-			return string(buf), nil
+			buf.WriteString(s[seg:j])
+			return buf.String(), nil
 		case c == '\\':
-			if buf == nil {
-				buf = make([]byte, 0, j-start+16)
+			begin()
+			if keep {
+				buf.WriteString(s[seg:j])
 			}
-			buf = append(buf, s[seg:j]...)
 			if j+1 >= len(s) {
 				d.i = len(s)
 				return "", d.eof()
 			}
 			switch e := s[j+1]; {
 			case unescaped(e) != 0:
-				buf = append(buf, unescaped(e))
+				if keep {
+					buf.WriteByte(unescaped(e))
+				}
 				j += 2
 			case e == 'u':
 				r, ok := hex4(s, j+2)
@@ -295,7 +331,9 @@ func (d *decoder) strSlow(start, j int) (string, error) {
 						r = utf8.RuneError
 					}
 				}
-				buf = utf8.AppendRune(buf, r)
+				if keep {
+					buf.WriteRune(r)
+				}
 			default:
 				d.i = j + 1
 				return "", d.syntaxErr("invalid character " + quoteChar(e) + " in string escape code")
@@ -309,11 +347,11 @@ func (d *decoder) strSlow(start, j int) (string, error) {
 		default:
 			r, size := utf8.DecodeRuneInString(s[j:])
 			if r == utf8.RuneError && size == 1 {
-				if buf == nil {
-					buf = make([]byte, 0, j-start+16)
+				begin()
+				if keep {
+					buf.WriteString(s[seg:j])
+					buf.WriteRune(utf8.RuneError)
 				}
-				buf = append(buf, s[seg:j]...)
-				buf = utf8.AppendRune(buf, utf8.RuneError)
 				j++
 				seg = j
 				continue
@@ -323,6 +361,81 @@ func (d *decoder) strSlow(start, j int) (string, error) {
 	}
 	d.i = len(s)
 	return "", d.eof()
+}
+
+// stringEnd returns the index of the '"' that ends the JSON string in
+// which s[j] lies (a backslash escapes the byte after it), or len(s).
+func (d *decoder) stringEnd(j int) int {
+	s := d.s
+	for j < len(s) {
+		for j+8 <= len(s) && !hasStringSpecial(load64(s, j)) {
+			j += 8
+		}
+		if j >= len(s) {
+			break
+		}
+		switch s[j] {
+		case '"':
+			return j
+		case '\\':
+			j += 2
+		default:
+			j++
+		}
+	}
+	return min(j, len(s))
+}
+
+// decodedSize returns an upper bound of the decoded length of the JSON
+// string whose bytes from s[j] on are not yet decoded: plain bytes count
+// one each, escapes what they stand for, and invalid UTF-8 three (U+FFFD).
+// It stops at the closing '"' or at a byte str rejects.
+func (d *decoder) decodedSize(j int) int {
+	s := d.s
+	n := 0
+	for j < len(s) {
+		k := j
+		for k+8 <= len(s) && !hasStringSpecial(load64(s, k)) {
+			k += 8
+		}
+		n += k - j
+		j = k
+		if j >= len(s) {
+			break
+		}
+		switch c := s[j]; {
+		case c == '"' || c < 0x20:
+			return n
+		case c == '\\':
+			if j+1 < len(s) && s[j+1] == 'u' {
+				r, ok := hex4(s, j+2)
+				if !ok {
+					return n
+				}
+				if utf16.IsSurrogate(r) {
+					n += 3 // half a pair (4 bytes for both) or U+FFFD
+				} else {
+					n += utf8.RuneLen(r)
+				}
+				j += 6
+			} else {
+				n++
+				j += 2
+			}
+		case c < utf8.RuneSelf:
+			n++
+			j++
+		default:
+			r, size := utf8.DecodeRuneInString(s[j:])
+			if r == utf8.RuneError && size == 1 {
+				n += 3
+			} else {
+				n += size
+			}
+			j += size
+		}
+	}
+	return n
 }
 
 func (d *decoder) badHex(at int) error {
@@ -426,8 +539,9 @@ func (d *decoder) number() (end int, integer bool, err error) {
 	return j, integer, nil
 }
 
-// count reads a session count: a JSON integer that fits in int64. It
-// returns ok false for null.
+// count reads a session count: a JSON integer from 0 to the largest int64
+// (RFC 8460 §4.4 counts sessions; a negative count would subtract from
+// aggregates). It returns ok false for null.
 func (d *decoder) count(name string) (n int64, ok bool, err error) {
 	c := d.s[d.i]
 	if c == 'n' {
@@ -444,27 +558,31 @@ func (d *decoder) count(name string) (n int64, ok bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
+	lit := d.s[start:end]
 	if !integer {
-		return 0, false, d.errAt(start, d.path(name), "expected an integer, found "+d.s[start:end])
+		return 0, false, d.errAt(start, d.path(name), "expected an integer, found "+escape.Quote(lit))
 	}
-	// Fast path for up to 18 digits, which cannot overflow.
-	digits := d.s[start:end]
-	neg := digits[0] == '-'
-	if neg {
+	digits := lit
+	if digits[0] == '-' {
 		digits = digits[1:]
+		if digits != "0" {
+			return 0, false, d.errAt(start, d.path(name), "negative count "+escape.Quote(lit))
+		}
 	}
-	if len(digits) <= 18 {
+	// Up to 18 digits cannot overflow; JSON has no leading zeros, so more
+	// than 19 are out of range without parsing them.
+	switch {
+	case len(digits) <= 18:
 		for k := 0; k < len(digits); k++ {
 			n = n*10 + int64(digits[k]-'0')
 		}
-		if neg {
-			n = -n
-		}
-	} else {
-		n, err = strconv.ParseInt(d.s[start:end], 10, 64)
-		if err != nil {
-			return 0, false, d.errAt(start, d.path(name), "integer out of range: "+d.s[start:end])
-		}
+	case len(digits) == 19:
+		n, err = strconv.ParseInt(digits, 10, 64)
+	default:
+		err = strconv.ErrRange
+	}
+	if err != nil {
+		return 0, false, d.errAt(start, d.path(name), "count out of range (more than 9223372036854775807): "+escape.Quote(lit))
 	}
 	d.i = end
 	return n, true, nil
@@ -477,8 +595,7 @@ func (d *decoder) skipValue() error {
 	}
 	switch c := d.s[d.i]; {
 	case c == '"':
-		_, err := d.str()
-		return err
+		return d.skipString()
 	case c == '{':
 		d.depth++
 		if d.depth > maxDepth {
@@ -486,7 +603,7 @@ func (d *decoder) skipValue() error {
 		}
 		d.i++
 		for first := true; ; first = false {
-			_, more, err := d.member(first)
+			_, more, err := d.member(first, false)
 			if err != nil || !more {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/smtpsec/smtpsec/internal/escape"
 	"golang.org/x/net/idna"
 )
 
@@ -39,7 +40,7 @@ var ErrDNSTemporary = errors.New("tlsrpt: temporary DNS failure")
 func LookupRecord(ctx context.Context, resolver Resolver, domain string) (*Record, error) {
 	host, err := asciiHost(domain)
 	if err != nil {
-		return nil, fmt.Errorf("tlsrpt: invalid domain %q: %w", domain, err)
+		return nil, fmt.Errorf("tlsrpt: invalid domain %s: %w", escape.Quote(domain), err)
 	}
 	if resolver == nil {
 		resolver = net.DefaultResolver

@@ -14,14 +14,24 @@ import (
 	"net/http"
 	"net/mail"
 	"net/textproto"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // DefaultReadTimeout bounds the reading of a request body by a Handler
 // whose ReadTimeout is zero.
 const DefaultReadTimeout = time.Minute
+
+// DefaultMaxConcurrent is the number of reports a Handler whose
+// MaxConcurrent is zero decodes at once.
+const DefaultMaxConcurrent = 4
+
+// maxReplyLen caps the text of a Handler's answer (and of the reason it
+// logs), so that no answer grows with what a client sent.
+const maxReplyLen = 512
 
 // A Handler receives reports POSTed to a policy domain's https: rua URI
 // (RFC 8460 §5.4). It accepts a POST whose Content-Type is
@@ -38,15 +48,28 @@ const DefaultReadTimeout = time.Minute
 //     wrong value types), that could not be read in time, or, with Strict,
 //     that fails Validate;
 //   - 500 Internal Server Error: Report returned an error, so the sender
-//     may try again later (§5.5).
+//     may try again later (§5.5);
+//   - 503 Service Unavailable (with Retry-After): MaxConcurrent reports
+//     were being decoded for all of ReadTimeout, so the sender may try
+//     again later.
+//
+// An answer's text is at most 512 bytes and quotes at most 64 bytes of any
+// value the client sent.
 //
 // Reports are untrusted (§5.6, §7): the body is read with a size limit and
-// a deadline, and a Handler never panics on bad input.
+// a deadline, and a Handler never panics on bad input. Its memory is
+// bounded: at most MaxConcurrent requests are read and decoded at once
+// (the others wait, their bodies unread), each within the bound of the
+// package documentation (Limits), so that a Handler with the default
+// limits holds at most about DefaultMaxConcurrent × (4 ×
+// DefaultMaxReportSize + the count limits' share), whatever clients send.
 type Handler struct {
 	// Report receives each accepted report. ctx is the request's context
 	// and carries the request: RequestFromContext returns it, for its
 	// RemoteAddr, URL or headers (its body has been read). Report must not
-	// keep ctx or the request.
+	// keep ctx or the request. The report's strings share the memory of
+	// its decoded JSON text: to keep the report (or any string of it)
+	// after Report returns, keep r.Clone() (see Report.Clone).
 	Report func(ctx context.Context, r *Report) error
 	// Decoder holds the size limits: MaxCompressedSize caps the request
 	// body, MaxReportSize the JSON after decompression. The zero value
@@ -57,12 +80,19 @@ type Handler struct {
 	// harmlessly (see the package documentation); Report can call
 	// Validate itself.
 	Strict bool
-	// ReadTimeout bounds reading the request body; zero means
-	// DefaultReadTimeout.
+	// ReadTimeout bounds reading the request body, and the wait for a
+	// turn to decode; zero means DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// MaxConcurrent caps the requests whose bodies are read and decoded
+	// at once (a report is held until Report returns); zero means
+	// DefaultMaxConcurrent. Memory grows with it; throughput does not,
+	// past the number of CPUs.
+	MaxConcurrent int
 	// Logger receives a line per rejected request; nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	slots atomic.Value // chan struct{}: a token per decode in progress
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -82,12 +112,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || (mt != MediaTypeGzip && mt != MediaTypeJSON) {
 		h.reply(w, req, http.StatusUnsupportedMediaType,
-			fmt.Sprintf("Content-Type %q is not %s or %s", req.Header.Get("Content-Type"), MediaTypeGzip, MediaTypeJSON))
+			fmt.Sprintf("Content-Type %s is not %s or %s", escape.Quote(req.Header.Get("Content-Type")), MediaTypeGzip, MediaTypeJSON))
 		return
 	}
 	if ce := req.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		h.reply(w, req, http.StatusUnsupportedMediaType,
-			fmt.Sprintf("Content-Encoding %q is not supported; send %s instead", ce, MediaTypeGzip))
+			fmt.Sprintf("Content-Encoding %s is not supported; send %s instead", escape.Quote(ce), MediaTypeGzip))
 		return
 	}
 	maxIn, _ := h.Decoder.limits()
@@ -100,11 +130,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if timeout <= 0 {
 		timeout = DefaultReadTimeout
 	}
+	if !h.acquire(req.Context(), timeout) {
+		w.Header().Set("Retry-After", "60")
+		h.reply(w, req, http.StatusServiceUnavailable, "too many reports at once; try again later")
+		return
+	}
+	defer h.release()
 	// Not every ResponseWriter supports deadlines; the server's own
 	// timeouts apply then.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 
-	r, err := h.Decoder.Decode(req.Body)
+	r, err := h.Decoder.decode(req.Body, max(req.ContentLength, 0))
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		h.reply(w, req, http.StatusRequestEntityTooLarge, err.Error())
@@ -127,7 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if err := h.Report(context.WithValue(req.Context(), requestKey{}, req), r); err != nil {
-		h.logger().Error("tlsrpt: report not taken", "report-id", r.ReportID, "err", err)
+		h.logger().Error("tlsrpt: report not taken", "report-id", escape.Quote(r.ReportID), "err", err)
 		h.reply(w, req, http.StatusInternalServerError, "the report could not be stored; try again later")
 		return
 	}
@@ -136,7 +172,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	io.WriteString(w, "report accepted\n")
 }
 
+// acquire waits for a turn to decode, until ctx ends or timeout passes.
+func (h *Handler) acquire(ctx context.Context, timeout time.Duration) bool {
+	slots := h.tokens()
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
+
+func (h *Handler) release() { <-h.tokens() }
+
+// tokens returns the channel of decode tokens, made on first use.
+func (h *Handler) tokens() chan struct{} {
+	if c, ok := h.slots.Load().(chan struct{}); ok {
+		return c
+	}
+	n := h.MaxConcurrent
+	if n <= 0 {
+		n = DefaultMaxConcurrent
+	}
+	h.slots.CompareAndSwap(nil, make(chan struct{}, n))
+	return h.slots.Load().(chan struct{})
+}
+
 func (h *Handler) reply(w http.ResponseWriter, req *http.Request, code int, msg string) {
+	if len(msg) > maxReplyLen {
+		n := maxReplyLen - 3
+		for n > 0 && msg[n]&0xC0 == 0x80 {
+			n-- // do not cut a UTF-8 sequence
+		}
+		msg = msg[:n] + "..."
+	}
 	if code != http.StatusInternalServerError {
 		h.logger().Info("tlsrpt: report rejected", "remote", req.RemoteAddr, "status", code, "reason", msg)
 	}
@@ -378,7 +455,7 @@ func transferDecoder(cte string, r io.Reader) (io.Reader, error) {
 	case "quoted-printable":
 		return quotedprintable.NewReader(r), nil
 	}
-	return nil, &messageError{msg: "report part in unknown Content-Transfer-Encoding " + strconv.Quote(cte)}
+	return nil, &messageError{msg: "report part in unknown Content-Transfer-Encoding " + escape.Quote(cte)}
 }
 
 // base64Filter drops the white space that base64 bodies carry between

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // Record is the TLS-RPT policy a domain publishes in a TXT record at
@@ -202,7 +204,7 @@ func parseExtension(txt string, i int, rec *Record) (int, error) {
 	case i-start > 32:
 		return 0, recordErr(txt, start, "field name longer than 32 characters")
 	case i == len(txt) || txt[i] != '=':
-		return 0, recordErr(txt, i, fmt.Sprintf("field %q without \"=\"", txt[start:i]))
+		return 0, recordErr(txt, i, fmt.Sprintf("field %s without \"=\"", escape.Quote(txt[start:i])))
 	}
 	name := txt[start:i]
 	i++
@@ -211,10 +213,10 @@ func parseExtension(txt string, i int, rec *Record) (int, error) {
 		i++
 	}
 	if i < len(txt) && txt[i] != ';' && txt[i] != ' ' && txt[i] != '\t' {
-		return 0, recordErr(txt, i, invalidChar(txt, i)+fmt.Sprintf(" in the value of field %q", name))
+		return 0, recordErr(txt, i, invalidChar(txt, i)+fmt.Sprintf(" in the value of field %s", escape.Quote(name)))
 	}
 	if i == vstart {
-		return 0, recordErr(txt, i, fmt.Sprintf("field %q has an empty value", name))
+		return 0, recordErr(txt, i, fmt.Sprintf("field %s has an empty value", escape.Quote(name)))
 	}
 	rec.Extensions = append(rec.Extensions, Extension{Name: name, Value: txt[vstart:i]})
 	return i, nil

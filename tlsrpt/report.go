@@ -60,7 +60,7 @@ type Report struct {
 
 	// notes holds what the decoder read leniently (the deviations of real
 	// senders listed in the package documentation); Validate reports them.
-	notes []Problem
+	notes []note
 }
 
 // DateRange is the report window (RFC 8460 §4.4 date-range), normally one

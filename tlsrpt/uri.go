@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/smtpsec/smtpsec/internal/escape"
 )
 
 // This file holds the URI syntax of RFC 3986 as RFC 8460 uses it: rua
@@ -226,7 +228,7 @@ func uriErr(txt string, start int, msg string) string {
 	for end < len(txt) && !isDelim(txt[end]) {
 		end++
 	}
-	return fmt.Sprintf("rua URI %q: %s", txt[start:end], msg)
+	return fmt.Sprintf("rua URI %s: %s", escape.Quote(txt[start:end]), msg)
 }
 
 // isDelim reports whether c ends a URI in a rua field: ",", ";" or white

@@ -127,7 +127,7 @@ func TestInvalidInput(t *testing.T) {
 		wantErr string
 	}{
 		{[]string{"-mx", "mail.*.example.com"}, 1, `policygen: -mx "mail.*.example.com": mtasts: invalid MTA-STS policy: mx pattern "mail.*.example.com": the wildcard "*" is allowed only as the whole left-most label, as in *.example.com`},
-		{[]string{"-mx", "192.0.2.1"}, 1, "192.0.2.1 is an IP address; mx holds a host name"},
+		{[]string{"-mx", "192.0.2.1"}, 1, `"192.0.2.1" is an IP address; mx holds a host name`},
 		{[]string{"-mx", "a.example.com,b.example.com"}, 1, "an mx field holds one host name"},
 		{[]string{"-mode", "Enforce"}, 1, `mode "Enforce" is not enforce, testing or none`},
 		{[]string{"-mode", "enforce", "-domain", "*.example.com"}, 1, "cannot be a wildcard"},

@@ -103,7 +103,7 @@ func (in *intake) prepare(raw []byte, email, served bool) (*tlsrpt.Report, *repo
 			findings = append(findings, short(p.String()))
 		}
 	}
-	r = keep(r)
+	r = r.Clone() // the summary must not pin the decoded text
 	first, last := days(r.DateRange)
 	info := &reportInfo{Organization: short(r.OrganizationName), ReportID: short(r.ReportID), First: first, Last: last, Findings: findings}
 	for i := range r.Policies {
@@ -255,50 +255,4 @@ func checkCount(path string, n int64) error {
 		return reject("%s: %d is not a session count (0 to %d)", path, n, int64(maxCount))
 	}
 	return nil
-}
-
-// keep returns a copy of r that shares no memory with the text it was
-// decoded from, so that the megabytes of a report's JSON are not pinned
-// by the strings the summary keeps.
-func keep(r *tlsrpt.Report) *tlsrpt.Report {
-	c := &tlsrpt.Report{
-		OrganizationName: strings.Clone(r.OrganizationName),
-		DateRange:        r.DateRange,
-		ContactInfo:      strings.Clone(r.ContactInfo),
-		ReportID:         strings.Clone(r.ReportID),
-		Policies:         make([]tlsrpt.PolicyResult, len(r.Policies)),
-	}
-	for i, pr := range r.Policies {
-		cp := tlsrpt.PolicyResult{
-			Policy: tlsrpt.AppliedPolicy{
-				Type:         tlsrpt.PolicyType(strings.Clone(string(pr.Policy.Type))),
-				PolicyString: cloneStrings(pr.Policy.PolicyString),
-				Domain:       strings.Clone(pr.Policy.Domain),
-				MXHost:       cloneStrings(pr.Policy.MXHost),
-			},
-			Summary:        pr.Summary,
-			FailureDetails: make([]tlsrpt.FailureDetail, len(pr.FailureDetails)),
-		}
-		for j, fd := range pr.FailureDetails {
-			fd.ResultType = tlsrpt.ResultType(strings.Clone(string(fd.ResultType)))
-			fd.ReceivingMXHostname = strings.Clone(fd.ReceivingMXHostname)
-			fd.ReceivingMXHelo = strings.Clone(fd.ReceivingMXHelo)
-			fd.AdditionalInformation = strings.Clone(fd.AdditionalInformation)
-			fd.FailureReasonCode = strings.Clone(fd.FailureReasonCode)
-			cp.FailureDetails[j] = fd
-		}
-		c.Policies[i] = cp
-	}
-	return c
-}
-
-func cloneStrings(s []string) []string {
-	if s == nil {
-		return nil
-	}
-	c := make([]string, len(s))
-	for i, x := range s {
-		c[i] = strings.Clone(x)
-	}
-	return c
 }

@@ -71,7 +71,10 @@ func TestNegativeCountRefused(t *testing.T) {
 		forged := failingReport(fmt.Sprint("forged", n), "Forger", n)
 		forged.Policies[0].FailureDetails = nil
 		code, text := post(t, s.client, s.base+"/", forged)
-		if code != http.StatusBadRequest || !strings.Contains(text, "total-failure-session-count: ") || !strings.Contains(text, "is not a session count") {
+		// tlsrpt refuses a negative count as it decodes; reportd a count
+		// past its own cap.
+		if code != http.StatusBadRequest || !strings.Contains(text, "total-failure-session-count: ") ||
+			!strings.Contains(text, "is not a session count") && !strings.Contains(text, "negative count") {
 			t.Errorf("count %d: %d %q, want 400", n, code, text)
 		}
 	}
@@ -153,7 +156,7 @@ func TestKeepDoesNotPin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept := keep(decoded)
+	kept := decoded.Clone()
 	strs := []string{kept.OrganizationName, kept.ReportID, kept.ContactInfo, kept.Policies[0].Policy.Domain,
 		kept.Policies[0].FailureDetails[0].ReceivingMXHostname, string(kept.Policies[0].FailureDetails[0].ResultType)}
 	strs = append(strs, kept.Policies[0].Policy.PolicyString...)

@@ -197,7 +197,7 @@ func (w *World) HTTPClient() *http.Client {
 func (w *World) takeReport(_ context.Context, r *tlsrpt.Report) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.reports = append(w.reports, r)
+	w.reports = append(w.reports, r.Clone()) // kept: not pinning the JSON text
 	return nil
 }
 
