@@ -16,13 +16,6 @@ func (c *Cache) Maintain() {
 	})
 }
 
-// Domains reports how many policy domains the cache remembers.
-func (c *Cache) Domains() int {
-	n := 0
-	c.domains.Range(func(_, _ any) bool { n++; return true })
-	return n
-}
-
 // MemoryInUse reports the bytes the cache accounts for its entries.
 func (c *Cache) MemoryInUse() int64 { return c.mem.bytes.Load() }
 

@@ -155,7 +155,7 @@ func TestDiscoveryCapBlackHole(t *testing.T) {
 	if r, q, _ := c.DiscoveryStats(); r != limit || q != 0 {
 		t.Errorf("after giving up: %d running, %d queued; want %d, 0", r, q, limit)
 	}
-	if d := c.Domains(); d != limit {
+	if d := c.Len(); d != limit {
 		t.Errorf("after giving up: %d domains in memory, want %d", d, limit)
 	}
 
@@ -262,7 +262,7 @@ func TestQueuedLookupContext(t *testing.T) {
 	if r, q, _ := c.DiscoveryStats(); r != 1 || q != 0 {
 		t.Errorf("%d running, %d queued; want 1, 0", r, q)
 	}
-	if d := c.Domains(); d != 2 {
+	if d := c.Len(); d != 2 {
 		t.Errorf("%d domains in memory, want 2 (example.com, slow.example)", d)
 	}
 	if n := w.DNS.Queries("_mta-sts.example.com"); n != 1 {

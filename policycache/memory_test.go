@@ -45,7 +45,7 @@ func TestEvictionKeepsPolicyInForce(t *testing.T) {
 			lookup(t, c, "a.example") // a is now used more recently than b
 			w.Clock.Advance(1)
 			lookup(t, c, "c.example")
-			if n, d := c.Evicted(), c.Domains(); n != 1 || d != 2 {
+			if n, d := c.Evicted(), c.Len(); n != 1 || d != 2 {
 				t.Fatalf("after three domains: %d evicted, %d in memory; want 1, 2", n, d)
 			}
 			if m := c.MemoryInUse(); m > cfg.MaxMemory {
@@ -93,7 +93,7 @@ func TestEvictionKeepsUnstoredPolicy(t *testing.T) {
 		lookup(t, c, d)
 		w.Clock.Advance(1)
 	}
-	if n, d := c.Evicted(), c.Domains(); n != 0 || d != 3 {
+	if n, d := c.Evicted(), c.Len(); n != 0 || d != 3 {
 		t.Errorf("%d evicted, %d in memory; want 0, 3", n, d)
 	}
 }

@@ -123,23 +123,23 @@ func TestMaintainForgets(t *testing.T) {
 	lookup(t, c, "example.com")
 	lookup(t, c, "absent.example")
 	lookup(t, c, "broken.example")
-	if n := c.Domains(); n != 3 {
+	if n := c.Len(); n != 3 {
 		t.Fatalf("%d domains, want 3", n)
 	}
 
 	w.Clock.Advance(4 * time.Minute)
 	c.Maintain()
-	if n := c.Domains(); n != 3 {
+	if n := c.Len(); n != 3 {
 		t.Errorf("after 4 minutes: %d domains, want 3", n)
 	}
 	w.Clock.Advance(time.Minute) // negative entry (5 min) and back-off over
 	c.Maintain()
-	if n := c.Domains(); n != 1 {
+	if n := c.Len(); n != 1 {
 		t.Errorf("after 5 minutes: %d domains, want 1", n)
 	}
 	w.Clock.Advance(24 * time.Hour)
 	c.Maintain()
-	if n := c.Domains(); n != 0 {
+	if n := c.Len(); n != 0 {
 		t.Errorf("after expiry: %d domains, want 0", n)
 	}
 	// A forgotten domain is looked up afresh.

@@ -116,7 +116,7 @@ func TestStartReadsStoredPolicies(t *testing.T) {
 		c := w.Cache(t, c2)
 		if tt.fetches == 2 {
 			<-h.done
-			if n := c.Domains(); n != 1 {
+			if n := c.Len(); n != 1 {
 				t.Fatalf("%s: %d domains in memory after start, want 1", tt.name, n)
 			}
 		}

@@ -44,6 +44,26 @@ func ListenDNS() (*DNS, error) {
 			return nil, err
 		}
 	}
+	return serveDNS(pc, ln), nil
+}
+
+// ListenDNSAt starts a DNS server on the loopback address addr, UDP and
+// TCP, such as "127.0.0.1:53" inside a private network namespace.
+func ListenDNSAt(addr string) (*DNS, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String()) // the same port, even for port 0
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return serveDNS(pc, ln), nil
+}
+
+// serveDNS serves the zone on pc and ln.
+func serveDNS(pc net.PacketConn, ln net.Listener) *DNS {
 	s := &DNS{Addr: pc.LocalAddr().String(), records: map[string][]dns.RR{}}
 	h := dns.HandlerFunc(s.serve)
 	s.udp = &dns.Server{PacketConn: pc, Handler: h}
@@ -54,7 +74,7 @@ func ListenDNS() (*DNS, error) {
 		go srv.ActivateAndServe()
 		<-started
 	}
-	return s, nil
+	return s
 }
 
 // Close stops the server.

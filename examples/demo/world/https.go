@@ -6,6 +6,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -22,16 +23,23 @@ type HTTPS struct {
 
 // ServeHTTPS starts an HTTPS server for the host name of cert, serving h.
 func ServeHTTPS(cert tls.Certificate, h http.Handler) (*HTTPS, error) {
+	return ServeHTTPSCerts(h, cert)
+}
+
+// ServeHTTPSCerts is ServeHTTPS for many host names, one certificate
+// each, chosen by the name the client asks for (SNI). Name is that of the
+// first certificate.
+func ServeHTTPSCerts(h http.Handler, certs ...tls.Certificate) (*HTTPS, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	s := &HTTPS{
-		Name: cert.Leaf.DNSNames[0],
+		Name: certs[0].Leaf.DNSNames[0],
 		Addr: ln.Addr().String(),
 		srv: &http.Server{
 			Handler:           h,
-			TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}},
+			TLSConfig:         &tls.Config{GetCertificate: certsByName(certs)},
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -55,4 +63,21 @@ func ServeHTTPS(cert tls.Certificate, h http.Handler) (*HTTPS, error) {
 func (s *HTTPS) Close() {
 	s.srv.Close()
 	<-s.done
+}
+
+// certsByName returns a GetCertificate function choosing among certs by
+// the server name the client asks for; the first certificate for others.
+func certsByName(certs []tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	byName := map[string]*tls.Certificate{}
+	for i := range certs {
+		for _, n := range certs[i].Leaf.DNSNames {
+			byName[strings.ToLower(n)] = &certs[i]
+		}
+	}
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if c := byName[strings.ToLower(hello.ServerName)]; c != nil {
+			return c, nil
+		}
+		return &certs[0], nil
+	}
 }

@@ -51,9 +51,16 @@ type SMTP struct {
 	open map[net.Conn]struct{}
 }
 
-// ListenSMTP starts an MX called name that presents cert after STARTTLS.
+// ListenSMTP starts an MX called name that presents cert after STARTTLS,
+// on a random port of 127.0.0.1.
 func ListenSMTP(name string, cert tls.Certificate) (*SMTP, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ListenSMTPAt("127.0.0.1:0", name, cert)
+}
+
+// ListenSMTPAt is ListenSMTP on the loopback address addr, such as
+// "127.0.0.2:25" inside a private network namespace.
+func ListenSMTPAt(addr, name string, cert tls.Certificate) (*SMTP, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
