@@ -20,7 +20,8 @@ const (
 	// maxRefusing bounds the connections over max_connections being
 	// answered TEMP at once; beyond it they are closed at once.
 	maxRefusing = 64
-	// refuseTimeout bounds the life of a refused connection.
+	// refuseTimeout bounds the life of a refused connection, and how long
+	// a connection closed for bad framing lingers after its last reply.
 	refuseTimeout = time.Second
 	// internSize bounds the per-connection table of domain strings.
 	internSize = 4096
@@ -159,18 +160,24 @@ func (s *server) refuse(c net.Conn) {
 		if _, err := c.Write(appendNetstring(nil, []byte(replyOverload))); err != nil {
 			return
 		}
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.CloseWrite()
-		}
-		// Read what the client sent before closing, so that the close
-		// does not reset the connection under the reply.
-		var sink [512]byte
-		for {
-			if _, err := c.Read(sink[:]); err != nil {
-				return
-			}
-		}
+		lingerClose(c)
 	}()
+}
+
+// lingerClose ends a connection after its last reply: it half-closes it
+// and reads what the client still sends, until EOF or c's deadline,
+// before the caller closes it. Closing a TCP socket with unread data sends
+// a reset, which can make the client drop the reply it has not read yet.
+func lingerClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	var sink [512]byte
+	for {
+		if _, err := c.Read(sink[:]); err != nil {
+			return
+		}
+	}
 }
 
 // shutdown stops accepting, lets every connection finish the request it
@@ -254,7 +261,10 @@ func (s *server) serveConn(c net.Conn) {
 				s.log.Info("socketmap request is not a valid netstring; closing the connection",
 					"remote", c.RemoteAddr().String(), "err", err)
 				cs.writeReply([]byte("PERM invalid request: " + err.Error()))
-				cs.bw.Flush()
+				if cs.bw.Flush() == nil {
+					c.SetDeadline(time.Now().Add(refuseTimeout))
+					lingerClose(c)
+				}
 			}
 			return
 		}
