@@ -101,10 +101,7 @@ func (d DirStore) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	return atomicfile.Remove(name)
 }
 
 // removeStale removes the temporary files of Puts that a crash or a kill

@@ -97,10 +97,7 @@ func (d DirOutbox) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	return atomicfile.Remove(name)
 }
 
 // Keys lists the files whose names are keys beginning with prefix. A

@@ -39,3 +39,20 @@ func TestWriteRead(t *testing.T) {
 		t.Error("Write into a file, not a directory, succeeded")
 	}
 }
+
+// TestRemove: a file is removed, and removing it again is not an error.
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(dir, "f", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "f")
+	for range 2 {
+		if err := Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("after Remove: %v", err)
+	}
+}
