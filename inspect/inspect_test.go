@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"github.com/smtpsec/smtpsec/internal/loopback"
+
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -45,7 +47,7 @@ type site struct {
 // one test CA.
 type checkWorld struct {
 	now    time.Time
-	ca     *testCA
+	ca     *loopback.CA
 	dns    *testDNS
 	client *http.Client
 	// smtp maps an MX host name to the address of its server.
@@ -59,7 +61,7 @@ func defaultPolicy(domain string) string {
 // newCheckWorld builds the world for sites.
 func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 	t.Helper()
-	w := &checkWorld{now: time.Now(), ca: newTestCA(t), smtp: map[string]string{}}
+	w := &checkWorld{now: time.Now(), ca: loopback.NewCA(t), smtp: map[string]string{}}
 	var (
 		rrs        []dns.RR
 		rcodes     = map[string]int{}
@@ -138,7 +140,7 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 	host := &mtasts.Handler{Policy: func(_ context.Context, domain string) (*mtasts.Policy, error) {
 		return policies[domain], nil
 	}}
-	https := startHTTPS(t, w.ca.issue(t, certSpec{DNSNames: hostsNames}), http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	https := loopback.HTTPS(t, w.ca.Issue(t, loopback.CertSpec{DNSNames: hostsNames}), http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if text, ok := raw[strings.TrimPrefix(r.Host, "mta-sts.")]; ok {
 			rw.Header().Set("Content-Type", "text/plain")
 			_, _ = rw.Write([]byte(text))
@@ -146,29 +148,29 @@ func newCheckWorld(t *testing.T, sites map[string]site) *checkWorld {
 		}
 		host.ServeHTTP(rw, r)
 	}))
-	w.client = clientTo(t, https.Listener.Addr().String(), w.ca.pool)
+	w.client = loopback.Client(t, https.Listener.Addr().String(), w.ca.Pool)
 
 	for kind, hosts := range mxByKind {
 		var addr string
 		switch kind {
 		case "":
-			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: hosts, NotAfter: w.now.Add(90 * 24 * time.Hour)}))
+			addr = loopback.SMTP(t, w.ca.Issue(t, loopback.CertSpec{DNSNames: hosts, NotAfter: w.now.Add(90 * 24 * time.Hour)}))
 		case "plain":
-			addr = startTCP(t, servePlainSMTP)
+			addr = loopback.TCP(t, loopback.ServePlainSMTP)
 		case "wrong":
-			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: []string{"other.example"}}))
+			addr = loopback.SMTP(t, w.ca.Issue(t, loopback.CertSpec{DNSNames: []string{"other.example"}}))
 		case "untrusted":
-			addr = startSMTP(t, newTestCA(t).issue(t, certSpec{DNSNames: hosts}))
+			addr = loopback.SMTP(t, loopback.NewCA(t).Issue(t, loopback.CertSpec{DNSNames: hosts}))
 		case "expiring":
-			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: hosts, NotAfter: w.now.Add(3 * 24 * time.Hour)}))
+			addr = loopback.SMTP(t, w.ca.Issue(t, loopback.CertSpec{DNSNames: hosts, NotAfter: w.now.Add(3 * 24 * time.Hour)}))
 		case "expired":
-			addr = startSMTP(t, w.ca.issue(t, certSpec{DNSNames: hosts, NotBefore: w.now.Add(-90 * 24 * time.Hour), NotAfter: w.now.Add(-24 * time.Hour)}))
+			addr = loopback.SMTP(t, w.ca.Issue(t, loopback.CertSpec{DNSNames: hosts, NotBefore: w.now.Add(-90 * 24 * time.Hour), NotAfter: w.now.Add(-24 * time.Hour)}))
 		case "closed":
-			addr = closedAddr(t)
+			addr = loopback.ClosedAddr(t)
 		case "silent":
-			addr = startTCP(t, serveSilent)
+			addr = loopback.TCP(t, loopback.ServeSilent)
 		case "flood":
-			addr = startTCP(t, serveFlood)
+			addr = loopback.TCP(t, loopback.ServeFlood)
 		default:
 			t.Fatalf("unknown SMTP server kind %q", kind)
 		}
@@ -184,7 +186,7 @@ func (w *checkWorld) options() Options {
 	return Options{
 		Resolver:   w.dns.resolver(),
 		HTTPClient: w.client,
-		RootCAs:    w.ca.pool,
+		RootCAs:    w.ca.Pool,
 		Now:        func() time.Time { return w.now },
 		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
 			host, port, err := net.SplitHostPort(address)
@@ -653,8 +655,8 @@ func defaultPolicyCanonical(domain string) string {
 // TestCheckDefaultDialerUsesResolver: without DialContext, the MX host's
 // address comes from the *net.Resolver given as Resolver.
 func TestDomainDefaultDialerUsesResolver(t *testing.T) {
-	ca := newTestCA(t)
-	addr := startSMTP(t, ca.issue(t, certSpec{DNSNames: []string{"mx.local.example"}, NotAfter: time.Now().Add(30 * 24 * time.Hour)}))
+	ca := loopback.NewCA(t)
+	addr := loopback.SMTP(t, ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx.local.example"}, NotAfter: time.Now().Add(30 * 24 * time.Hour)}))
 	_, port, _ := net.SplitHostPort(addr)
 	srv := startZoneDNS(t, nil,
 		mustRR(t, "local.example. 300 IN MX 10 mx.local.example."),
@@ -663,7 +665,7 @@ func TestDomainDefaultDialerUsesResolver(t *testing.T) {
 	res, err := Domain(context.Background(), "local.example", Options{
 		Resolver: srv.resolver(),
 		SMTPPort: port,
-		RootCAs:  ca.pool,
+		RootCAs:  ca.Pool,
 		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
 			return nil, errors.New("no policy host in this test")
 		}}},
@@ -755,18 +757,18 @@ func TestLimitedConn(t *testing.T) {
 
 // The TLS handshake of the probe offers SNI with the MX host name.
 func TestDomainSNI(t *testing.T) {
-	ca := newTestCA(t)
+	ca := loopback.NewCA(t)
 	sni := make(chan string, 1)
-	cert := ca.issue(t, certSpec{DNSNames: []string{"mx.sni.example"}})
+	cert := ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx.sni.example"}})
 	cfg := &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		sni <- hello.ServerName
 		return &cert, nil
 	}}
-	addr := startTCP(t, func(conn net.Conn) { serveSMTP(conn, cfg) })
+	addr := loopback.TCP(t, func(conn net.Conn) { loopback.ServeSMTP(conn, cfg) })
 	srv := startZoneDNS(t, nil, mustRR(t, "sni.example. 300 IN MX 10 MX.SNI.example."))
 	res, err := Domain(context.Background(), "sni.example", Options{
 		Resolver: srv.resolver(),
-		RootCAs:  ca.pool,
+		RootCAs:  ca.Pool,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)

@@ -1,6 +1,8 @@
 package mtasts
 
 import (
+	"github.com/smtpsec/smtpsec/internal/loopback"
+
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -55,16 +57,16 @@ func textPlain(body []byte) http.HandlerFunc {
 // fetchFixture is a policy host for mta-sts.example.com on loopback with a
 // certificate from a test CA, and a client that reaches it and trusts the CA.
 type fetchFixture struct {
-	ca     *testCA
+	ca     *loopback.CA
 	srv    *httptest.Server
 	client *http.Client
 }
 
 func newFetchFixture(t *testing.T, h http.Handler) *fetchFixture {
 	t.Helper()
-	ca := newTestCA(t)
-	srv := startHTTPS(t, ca.issue(t, certSpec{DNSNames: []string{"mta-sts.example.com"}}), h)
-	return &fetchFixture{ca: ca, srv: srv, client: clientTo(t, srv.Listener.Addr().String(), ca.pool)}
+	ca := loopback.NewCA(t)
+	srv := loopback.HTTPS(t, ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mta-sts.example.com"}}), h)
+	return &fetchFixture{ca: ca, srv: srv, client: loopback.Client(t, srv.Listener.Addr().String(), ca.Pool)}
 }
 
 // checkFetchError asserts that err is a *FetchError for example.com with
@@ -248,14 +250,14 @@ func TestFetchValid(t *testing.T) {
 // TestFetchIDN: a U-label domain is fetched from its A-label host, whose
 // certificate names the A-label.
 func TestFetchIDN(t *testing.T) {
-	ca := newTestCA(t)
+	ca := loopback.NewCA(t)
 	hosts := make(chan string, 1)
-	srv := startHTTPS(t, ca.issue(t, certSpec{DNSNames: []string{"mta-sts.xn--bcher-kva.example"}}),
+	srv := loopback.HTTPS(t, ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mta-sts.xn--bcher-kva.example"}}),
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hosts <- r.Host
 			textPlain([]byte(testPolicy))(w, r)
 		}))
-	p, err := Fetch(context.Background(), clientTo(t, srv.Listener.Addr().String(), ca.pool), "BÜCHER.example")
+	p, err := Fetch(context.Background(), loopback.Client(t, srv.Listener.Addr().String(), ca.Pool), "BÜCHER.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +290,7 @@ func TestFetchRaw(t *testing.T) {
 // FetchWebPKI (sts-webpki-invalid) and unwraps to the crypto/x509 error.
 func TestFetchWebPKI(t *testing.T) {
 	now := time.Now()
-	ca, other := newTestCA(t), newTestCA(t)
+	ca, other := loopback.NewCA(t), loopback.NewCA(t)
 	var (
 		hostname x509.HostnameError
 		unknown  x509.UnknownAuthorityError
@@ -300,18 +302,18 @@ func TestFetchWebPKI(t *testing.T) {
 		reason FetchFailure
 		target any // error type the error must unwrap to
 	}{
-		{"valid", ca.issue(t, certSpec{DNSNames: []string{"mta-sts.example.com"}}), 0, nil},
-		{"wildcard", ca.issue(t, certSpec{DNSNames: []string{"*.example.com"}}), 0, nil},
-		{"unknown CA", other.issue(t, certSpec{DNSNames: []string{"mta-sts.example.com"}}), FetchWebPKI, &unknown},
-		{"expired", ca.issue(t, certSpec{DNSNames: []string{"mta-sts.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}), FetchWebPKI, &invalid},
-		{"for example.com only", ca.issue(t, certSpec{DNSNames: []string{"example.com"}}), FetchWebPKI, &hostname},
-		{"CN only", ca.issue(t, certSpec{CommonName: "mta-sts.example.com"}), FetchWebPKI, &hostname},
-		{"wildcard one level too deep", ca.issue(t, certSpec{DNSNames: []string{"*.mta-sts.example.com"}}), FetchWebPKI, &hostname},
+		{"valid", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mta-sts.example.com"}}), 0, nil},
+		{"wildcard", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"*.example.com"}}), 0, nil},
+		{"unknown CA", other.Issue(t, loopback.CertSpec{DNSNames: []string{"mta-sts.example.com"}}), FetchWebPKI, &unknown},
+		{"expired", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mta-sts.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}), FetchWebPKI, &invalid},
+		{"for example.com only", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"example.com"}}), FetchWebPKI, &hostname},
+		{"CN only", ca.Issue(t, loopback.CertSpec{CommonName: "mta-sts.example.com"}), FetchWebPKI, &hostname},
+		{"wildcard one level too deep", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"*.mta-sts.example.com"}}), FetchWebPKI, &hostname},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startHTTPS(t, tt.cert, textPlain([]byte(testPolicy)))
-			p, err := Fetch(context.Background(), clientTo(t, srv.Listener.Addr().String(), ca.pool), "example.com")
+			srv := loopback.HTTPS(t, tt.cert, textPlain([]byte(testPolicy)))
+			p, err := Fetch(context.Background(), loopback.Client(t, srv.Listener.Addr().String(), ca.Pool), "example.com")
 			if tt.reason == 0 {
 				if err != nil {
 					t.Fatal(err)
@@ -330,15 +332,15 @@ func TestFetchWebPKI(t *testing.T) {
 // TestFetchUnverifiedClient: a client that skips verification, or verifies
 // another name, cannot make Fetch accept a certificate §3.3 rejects.
 func TestFetchUnverifiedClient(t *testing.T) {
-	ca := newTestCA(t)
-	srv := startHTTPS(t, ca.issue(t, certSpec{DNSNames: []string{"example.com"}}), textPlain([]byte(testPolicy)))
+	ca := loopback.NewCA(t)
+	srv := loopback.HTTPS(t, ca.Issue(t, loopback.CertSpec{DNSNames: []string{"example.com"}}), textPlain([]byte(testPolicy)))
 	addr := srv.Listener.Addr().String()
 	for name, cfg := range map[string]*tls.Config{
 		"InsecureSkipVerify":   {InsecureSkipVerify: true},
-		"ServerName overriden": {RootCAs: ca.pool, ServerName: "example.com"},
+		"ServerName overriden": {RootCAs: ca.Pool, ServerName: "example.com"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			client := clientTo(t, addr, nil)
+			client := loopback.Client(t, addr, nil)
 			client.Transport.(*http.Transport).TLSClientConfig = cfg
 			_, err := Fetch(context.Background(), client, "example.com")
 			checkFetchError(t, err, FetchWebPKI, 0)
@@ -456,7 +458,7 @@ func TestFetchNetwork(t *testing.T) {
 	t.Run("plain HTTP on the HTTPS port", func(t *testing.T) {
 		srv := httptest.NewServer(textPlain([]byte(testPolicy)))
 		t.Cleanup(srv.Close)
-		_, err := Fetch(context.Background(), clientTo(t, srv.Listener.Addr().String(), nil), "example.com")
+		_, err := Fetch(context.Background(), loopback.Client(t, srv.Listener.Addr().String(), nil), "example.com")
 		checkFetchError(t, err, FetchNetwork, 0)
 	})
 	t.Run("connection closed at once", func(t *testing.T) {
@@ -476,7 +478,7 @@ func TestFetchNetwork(t *testing.T) {
 			}
 		}()
 		t.Cleanup(func() { _ = ln.Close(); <-done })
-		_, err = Fetch(context.Background(), clientTo(t, ln.Addr().String(), nil), "example.com")
+		_, err = Fetch(context.Background(), loopback.Client(t, ln.Addr().String(), nil), "example.com")
 		checkFetchError(t, err, FetchNetwork, 0)
 	})
 	t.Run("connection refused", func(t *testing.T) {
@@ -486,7 +488,7 @@ func TestFetchNetwork(t *testing.T) {
 		}
 		addr := ln.Addr().String()
 		_ = ln.Close()
-		_, err = Fetch(context.Background(), clientTo(t, addr, nil), "example.com")
+		_, err = Fetch(context.Background(), loopback.Client(t, addr, nil), "example.com")
 		checkFetchError(t, err, FetchNetwork, 0)
 	})
 }

@@ -1,6 +1,8 @@
 package mtasts
 
 import (
+	"github.com/smtpsec/smtpsec/internal/loopback"
+
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -192,7 +194,7 @@ func TestHandlerNilPolicyFunc(t *testing.T) {
 // TestHandlerFetch serves several domains from one Handler over real
 // HTTPS and fetches them with Fetch, which applies every rule of §3.3.
 func TestHandlerFetch(t *testing.T) {
-	ca := newTestCA(t)
+	ca := loopback.NewCA(t)
 	pols := map[string]*Policy{}
 	var names []string
 	for i := range 20 {
@@ -205,10 +207,10 @@ func TestHandlerFetch(t *testing.T) {
 		names = append(names, "mta-sts."+d)
 	}
 	names = append(names, "mta-sts.unknown.example")
-	srv := startHTTPS(t, ca.issue(t, certSpec{DNSNames: names}), &Handler{
+	srv := loopback.HTTPS(t, ca.Issue(t, loopback.CertSpec{DNSNames: names}), &Handler{
 		Policy: func(_ context.Context, domain string) (*Policy, error) { return pols[domain], nil },
 	})
-	client := clientTo(t, srv.Listener.Addr().String(), ca.pool)
+	client := loopback.Client(t, srv.Listener.Addr().String(), ca.Pool)
 
 	var wg sync.WaitGroup
 	for d, want := range pols {
@@ -358,8 +360,8 @@ func TestHandlerServesHost(t *testing.T) {
 // for any other name is refused before a certificate is chosen, and a
 // domain removed from the lookup is refused from then on.
 func TestHandlerServesHostTLS(t *testing.T) {
-	ca := newTestCA(t)
-	cert := ca.issue(t, certSpec{DNSNames: []string{"mta-sts.example.com", "mta-sts.example.net"}})
+	ca := loopback.NewCA(t)
+	cert := ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mta-sts.example.com", "mta-sts.example.net"}})
 	var mu sync.Mutex
 	pols := map[string]*Policy{"example.com": mustParse(testPolicy), "example.net": mustParse(testPolicy)}
 	h := &Handler{Policy: func(_ context.Context, domain string) (*Policy, error) {
@@ -381,7 +383,7 @@ func TestHandlerServesHostTLS(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	client := clientTo(t, srv.Listener.Addr().String(), ca.pool)
+	client := loopback.Client(t, srv.Listener.Addr().String(), ca.Pool)
 
 	if _, err := Fetch(t.Context(), client, "example.com"); err != nil {
 		t.Errorf("Fetch(example.com): %v", err)

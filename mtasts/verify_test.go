@@ -1,6 +1,8 @@
 package mtasts
 
 import (
+	"github.com/smtpsec/smtpsec/internal/loopback"
+
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -63,15 +65,15 @@ func checkCertError(t *testing.T, err error, want CertificateFailure, wantHost s
 
 func TestVerifyMXCertificate(t *testing.T) {
 	now := time.Now()
-	ca, other := newTestCA(t), newTestCA(t)
-	inter := ca.intermediate(t, certSpec{})
-	expiredInter := ca.intermediate(t, certSpec{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
-	futureInter := ca.intermediate(t, certSpec{NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)})
-	notCA := ca.intermediate(t, certSpec{NotCA: true})
-	expired := certSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}
-	future := certSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)}
-	exact := certSpec{DNSNames: []string{"mx1.example.com"}}
-	wildcard := certSpec{DNSNames: []string{"*.example.com"}}
+	ca, other := loopback.NewCA(t), loopback.NewCA(t)
+	inter := ca.Intermediate(t, loopback.CertSpec{})
+	expiredInter := ca.Intermediate(t, loopback.CertSpec{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
+	futureInter := ca.Intermediate(t, loopback.CertSpec{NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)})
+	notCA := ca.Intermediate(t, loopback.CertSpec{NotCA: true})
+	expired := loopback.CertSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}
+	future := loopback.CertSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)}
+	exact := loopback.CertSpec{DNSNames: []string{"mx1.example.com"}}
+	wildcard := loopback.CertSpec{DNSNames: []string{"*.example.com"}}
 
 	tests := []struct {
 		name     string
@@ -80,48 +82,48 @@ func TestVerifyMXCertificate(t *testing.T) {
 		want     CertificateFailure
 		wantHost string
 	}{
-		{"exact SAN", ca.issue(t, exact), "mx1.example.com", 0, ""},
-		{"one of several SANs", ca.issue(t, certSpec{DNSNames: []string{"mx0.example.net", "mx1.example.com"}}), "mx1.example.com", 0, ""},
-		{"wildcard covers one label", ca.issue(t, wildcard), "mx1.example.com", 0, ""},
-		{"wildcard does not cover two labels", ca.issue(t, wildcard), "a.b.example.com", CertificateHostMismatch, "a.b.example.com"},
-		{"wildcard does not cover the parent", ca.issue(t, wildcard), "example.com", CertificateHostMismatch, "example.com"},
-		{"partial-label wildcard is literal", ca.issue(t, certSpec{DNSNames: []string{"mx*.example.com"}}), "mx1.example.com", CertificateHostMismatch, "mx1.example.com"},
-		{"wildcard not left-most is literal", ca.issue(t, certSpec{DNSNames: []string{"mx.*.example.com"}}), "mx.a.example.com", CertificateHostMismatch, "mx.a.example.com"},
-		{"CN only", ca.issue(t, certSpec{CommonName: "mx1.example.com"}), "mx1.example.com", CertificateHostMismatch, "mx1.example.com"},
-		{"CN matches, SAN does not", ca.issue(t, certSpec{CommonName: "mx1.example.com", DNSNames: []string{"mx2.example.com"}}), "mx1.example.com", CertificateHostMismatch, "mx1.example.com"},
-		{"host case and trailing dot", ca.issue(t, exact), "MX1.Example.COM.", 0, ""},
-		{"host mismatch names normalised host", ca.issue(t, exact), "MX2.Example.COM.", CertificateHostMismatch, "mx2.example.com"},
-		{"U-label host, A-label SAN", ca.issue(t, certSpec{DNSNames: []string{"xn--mil-qla.example.com"}}), "mäil.example.com", 0, ""},
-		{"U-label host, wildcard SAN", ca.issue(t, wildcard), "MÄIL.example.com", 0, ""},
-		{"U-label host mismatch", ca.issue(t, exact), "mäil.example.com", CertificateHostMismatch, "xn--mil-qla.example.com"},
-		{"IP host with IP SAN", ca.issue(t, certSpec{IPAddresses: []net.IP{net.ParseIP("192.0.2.1")}}), "192.0.2.1", CertificateHostMismatch, "192.0.2.1"},
-		{"invalid host", ca.issue(t, exact), "mx1..example.com", CertificateHostMismatch, "mx1..example.com"},
-		{"expired", ca.issue(t, expired), "mx1.example.com", CertificateExpired, "mx1.example.com"},
-		{"not yet valid", ca.issue(t, future), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
-		{"intermediate not yet valid", chain(futureInter.issue(t, exact), futureInter), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
-		{"intermediate without CA rights", chain(notCA.issue(t, exact), notCA), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
-		{"unknown CA", other.issue(t, exact), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
-		{"expired and unknown CA: expiry first", other.issue(t, expired), "mx1.example.com", CertificateExpired, "mx1.example.com"},
-		{"expired and wrong name: expiry first", ca.issue(t, expired), "mx9.example.com", CertificateExpired, "mx9.example.com"},
-		{"unknown CA and wrong name: trust before name", other.issue(t, exact), "mx9.example.com", CertificateNotTrusted, "mx9.example.com"},
-		{"via intermediate", chain(inter.issue(t, exact), inter), "mx1.example.com", 0, ""},
-		{"intermediate not sent", inter.issue(t, exact), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
-		{"expired intermediate", chain(expiredInter.issue(t, exact), expiredInter), "mx1.example.com", CertificateExpired, "mx1.example.com"},
-		{"client-only key usage", ca.issue(t, certSpec{DNSNames: []string{"mx1.example.com"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
+		{"exact SAN", ca.Issue(t, exact), "mx1.example.com", 0, ""},
+		{"one of several SANs", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx0.example.net", "mx1.example.com"}}), "mx1.example.com", 0, ""},
+		{"wildcard covers one label", ca.Issue(t, wildcard), "mx1.example.com", 0, ""},
+		{"wildcard does not cover two labels", ca.Issue(t, wildcard), "a.b.example.com", CertificateHostMismatch, "a.b.example.com"},
+		{"wildcard does not cover the parent", ca.Issue(t, wildcard), "example.com", CertificateHostMismatch, "example.com"},
+		{"partial-label wildcard is literal", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx*.example.com"}}), "mx1.example.com", CertificateHostMismatch, "mx1.example.com"},
+		{"wildcard not left-most is literal", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx.*.example.com"}}), "mx.a.example.com", CertificateHostMismatch, "mx.a.example.com"},
+		{"CN only", ca.Issue(t, loopback.CertSpec{CommonName: "mx1.example.com"}), "mx1.example.com", CertificateHostMismatch, "mx1.example.com"},
+		{"CN matches, SAN does not", ca.Issue(t, loopback.CertSpec{CommonName: "mx1.example.com", DNSNames: []string{"mx2.example.com"}}), "mx1.example.com", CertificateHostMismatch, "mx1.example.com"},
+		{"host case and trailing dot", ca.Issue(t, exact), "MX1.Example.COM.", 0, ""},
+		{"host mismatch names normalised host", ca.Issue(t, exact), "MX2.Example.COM.", CertificateHostMismatch, "mx2.example.com"},
+		{"U-label host, A-label SAN", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"xn--mil-qla.example.com"}}), "mäil.example.com", 0, ""},
+		{"U-label host, wildcard SAN", ca.Issue(t, wildcard), "MÄIL.example.com", 0, ""},
+		{"U-label host mismatch", ca.Issue(t, exact), "mäil.example.com", CertificateHostMismatch, "xn--mil-qla.example.com"},
+		{"IP host with IP SAN", ca.Issue(t, loopback.CertSpec{IPAddresses: []net.IP{net.ParseIP("192.0.2.1")}}), "192.0.2.1", CertificateHostMismatch, "192.0.2.1"},
+		{"invalid host", ca.Issue(t, exact), "mx1..example.com", CertificateHostMismatch, "mx1..example.com"},
+		{"expired", ca.Issue(t, expired), "mx1.example.com", CertificateExpired, "mx1.example.com"},
+		{"not yet valid", ca.Issue(t, future), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
+		{"intermediate not yet valid", loopback.Chain(futureInter.Issue(t, exact), futureInter), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
+		{"intermediate without CA rights", loopback.Chain(notCA.Issue(t, exact), notCA), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
+		{"unknown CA", other.Issue(t, exact), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
+		{"expired and unknown CA: expiry first", other.Issue(t, expired), "mx1.example.com", CertificateExpired, "mx1.example.com"},
+		{"expired and wrong name: expiry first", ca.Issue(t, expired), "mx9.example.com", CertificateExpired, "mx9.example.com"},
+		{"unknown CA and wrong name: trust before name", other.Issue(t, exact), "mx9.example.com", CertificateNotTrusted, "mx9.example.com"},
+		{"via intermediate", loopback.Chain(inter.Issue(t, exact), inter), "mx1.example.com", 0, ""},
+		{"intermediate not sent", inter.Issue(t, exact), "mx1.example.com", CertificateNotTrusted, "mx1.example.com"},
+		{"expired intermediate", loopback.Chain(expiredInter.Issue(t, exact), expiredInter), "mx1.example.com", CertificateExpired, "mx1.example.com"},
+		{"client-only key usage", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx1.example.com"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}), "mx1.example.com", CertificateInvalid, "mx1.example.com"},
 		{"no certificate", tls.Certificate{}, "mx1.example.com", CertificateInvalid, "mx1.example.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := VerifyMXCertificate(x509Chain(t, tt.cert), tt.host, VerifyOptions{Roots: ca.pool})
+			err := VerifyMXCertificate(loopback.X509Chain(t, tt.cert), tt.host, VerifyOptions{Roots: ca.Pool})
 			checkCertError(t, err, tt.want, tt.wantHost)
 		})
 	}
 }
 
 func TestVerifyMXCertificateClock(t *testing.T) {
-	ca := newTestCA(t)
-	cert := ca.issue(t, certSpec{DNSNames: []string{"mx1.example.com"}})
-	certs := x509Chain(t, cert)
+	ca := loopback.NewCA(t)
+	cert := ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx1.example.com"}})
+	certs := loopback.X509Chain(t, cert)
 	leaf := certs[0]
 	for _, tt := range []struct {
 		name string
@@ -134,7 +136,7 @@ func TestVerifyMXCertificateClock(t *testing.T) {
 		{"after", leaf.NotAfter.Add(time.Second), CertificateExpired},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := VerifyOptions{Roots: ca.pool, Now: func() time.Time { return tt.at }}
+			opts := VerifyOptions{Roots: ca.Pool, Now: func() time.Time { return tt.at }}
 			checkCertError(t, VerifyMXCertificate(certs, "mx1.example.com", opts), tt.want, "mx1.example.com")
 		})
 	}
@@ -195,26 +197,26 @@ func startTLS(t *testing.T, addr string, cfg *tls.Config) (tls.ConnectionState, 
 // an SMTP server on loopback.
 func TestMXTLSConfigSTARTTLS(t *testing.T) {
 	now := time.Now()
-	ca, other := newTestCA(t), newTestCA(t)
-	inter := ca.intermediate(t, certSpec{})
+	ca, other := loopback.NewCA(t), loopback.NewCA(t)
+	inter := ca.Intermediate(t, loopback.CertSpec{})
 	tests := []struct {
 		name string
 		cert tls.Certificate
 		host string
 		want CertificateFailure
 	}{
-		{"valid", ca.issue(t, certSpec{DNSNames: []string{"mx1.example.com"}}), "mx1.example.com", 0},
-		{"valid with intermediate", chain(inter.issue(t, certSpec{DNSNames: []string{"mx1.example.com"}}), inter), "mx1.example.com", 0},
-		{"wildcard for mx1", ca.issue(t, certSpec{DNSNames: []string{"*.example.com"}}), "mx1.example.com", 0},
-		{"wildcard for a.b", ca.issue(t, certSpec{DNSNames: []string{"*.example.com"}}), "a.b.example.com", CertificateHostMismatch},
-		{"CN only", ca.issue(t, certSpec{CommonName: "mx1.example.com"}), "mx1.example.com", CertificateHostMismatch},
-		{"expired", ca.issue(t, certSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}), "mx1.example.com", CertificateExpired},
-		{"unknown CA", other.issue(t, certSpec{DNSNames: []string{"mx1.example.com"}}), "mx1.example.com", CertificateNotTrusted},
+		{"valid", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx1.example.com"}}), "mx1.example.com", 0},
+		{"valid with intermediate", loopback.Chain(inter.Issue(t, loopback.CertSpec{DNSNames: []string{"mx1.example.com"}}), inter), "mx1.example.com", 0},
+		{"wildcard for mx1", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"*.example.com"}}), "mx1.example.com", 0},
+		{"wildcard for a.b", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"*.example.com"}}), "a.b.example.com", CertificateHostMismatch},
+		{"CN only", ca.Issue(t, loopback.CertSpec{CommonName: "mx1.example.com"}), "mx1.example.com", CertificateHostMismatch},
+		{"expired", ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx1.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}), "mx1.example.com", CertificateExpired},
+		{"unknown CA", other.Issue(t, loopback.CertSpec{DNSNames: []string{"mx1.example.com"}}), "mx1.example.com", CertificateNotTrusted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := startSMTP(t, tt.cert)
-			state, err := startTLS(t, addr, MXTLSConfig(tt.host, VerifyOptions{Roots: ca.pool}))
+			addr := loopback.SMTP(t, tt.cert)
+			state, err := startTLS(t, addr, MXTLSConfig(tt.host, VerifyOptions{Roots: ca.Pool}))
 			checkCertError(t, err, tt.want, tt.host)
 			if tt.want == 0 && !state.HandshakeComplete {
 				t.Error("handshake not complete")
@@ -226,12 +228,12 @@ func TestMXTLSConfigSTARTTLS(t *testing.T) {
 // TestVerifyMXCertificateTestingMode shows the testing-mode flow: deliver
 // over TLS whatever the certificate, then learn what to report.
 func TestVerifyMXCertificateTestingMode(t *testing.T) {
-	ca := newTestCA(t)
-	addr := startSMTP(t, ca.issue(t, certSpec{DNSNames: []string{"*.example.com"}}))
+	ca := loopback.NewCA(t)
+	addr := loopback.SMTP(t, ca.Issue(t, loopback.CertSpec{DNSNames: []string{"*.example.com"}}))
 	state, err := startTLS(t, addr, &tls.Config{ServerName: "a.b.example.com", InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatalf("STARTTLS without verification: %v", err)
 	}
-	err = VerifyMXCertificate(state.PeerCertificates, "a.b.example.com", VerifyOptions{Roots: ca.pool})
+	err = VerifyMXCertificate(state.PeerCertificates, "a.b.example.com", VerifyOptions{Roots: ca.Pool})
 	checkCertError(t, err, CertificateHostMismatch, "a.b.example.com")
 }

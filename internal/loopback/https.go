@@ -1,7 +1,4 @@
-package mtasts
-
-// An HTTPS server on loopback for the tests of the package, with an
-// *http.Client that reaches it under any host name.
+package loopback
 
 import (
 	"context"
@@ -15,9 +12,9 @@ import (
 	"testing"
 )
 
-// startHTTPS starts an HTTPS server on loopback that presents cert and
+// HTTPS starts an HTTPS server on loopback that presents cert and
 // serves h. It stops when the test ends.
-func startHTTPS(t testing.TB, cert tls.Certificate, h http.Handler) *httptest.Server {
+func HTTPS(t testing.TB, cert tls.Certificate, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are what many tests are about
@@ -27,11 +24,11 @@ func startHTTPS(t testing.TB, cert tls.Certificate, h http.Handler) *httptest.Se
 	return srv
 }
 
-// clientTo returns an *http.Client that connects to addr whatever host a
+// Client returns an *http.Client that connects to addr whatever host a
 // URL names (so https://mta-sts.example.com/ reaches the test server, and
 // TLS still checks the certificate for mta-sts.example.com) and that trusts
 // only roots.
-func clientTo(t testing.TB, addr string, roots *x509.CertPool) *http.Client {
+func Client(t testing.TB, addr string, roots *x509.CertPool) *http.Client {
 	t.Helper()
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

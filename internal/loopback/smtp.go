@@ -1,8 +1,4 @@
-package mtasts
-
-// SMTP servers on loopback for the tests of the package: startSMTP, a
-// well-behaved server offering STARTTLS, and servers that misbehave in
-// the ways an inspector must survive.
+package loopback
 
 import (
 	"bufio"
@@ -13,10 +9,10 @@ import (
 	"testing"
 )
 
-// startTCP accepts connections on 127.0.0.1 and runs serve on each in its
+// TCP accepts connections on 127.0.0.1 and runs serve on each in its
 // own goroutine, until the test ends; then it closes the listener and all
 // connections and waits for serve to return. It returns the address.
-func startTCP(t testing.TB, serve func(net.Conn)) string {
+func TCP(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,17 +50,19 @@ func startTCP(t testing.TB, serve func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-// startSMTP starts a minimal SMTP server on loopback that offers STARTTLS
+// SMTP starts a minimal SMTP server on loopback that offers STARTTLS
 // with cert: it greets, answers EHLO, and after STARTTLS runs the TLS
 // handshake and answers EHLO and QUIT. It returns the address. It stops
 // when the test ends.
-func startSMTP(t testing.TB, cert tls.Certificate) string {
+func SMTP(t testing.TB, cert tls.Certificate) string {
 	t.Helper()
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	return startTCP(t, func(conn net.Conn) { serveSMTP(conn, cfg) })
+	return TCP(t, func(conn net.Conn) { ServeSMTP(conn, cfg) })
 }
 
-func serveSMTP(conn net.Conn, cfg *tls.Config) {
+// ServeSMTP is the server of SMTP, on one connection, with cfg for
+// STARTTLS.
+func ServeSMTP(conn net.Conn, cfg *tls.Config) {
 	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
 	say := func(s string) bool {
 		_, err := w.WriteString(s + "\r\n")
@@ -102,4 +100,59 @@ func serveSMTP(conn net.Conn, cfg *tls.Config) {
 			say("502 5.5.1 command not recognized")
 		}
 	}
+}
+
+// ServePlainSMTP is an SMTP server without STARTTLS: it greets, answers
+// EHLO with no extensions and says goodbye on QUIT.
+func ServePlainSMTP(conn net.Conn) {
+	r := bufio.NewReader(conn)
+	say := func(s string) bool {
+		_, err := conn.Write([]byte(s + "\r\n"))
+		return err == nil
+	}
+	if !say("220 plain.test ESMTP") {
+		return
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+		case "EHLO", "HELO":
+			say("250 plain.test")
+		case "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("502 5.5.1 command not recognized")
+		}
+	}
+}
+
+// ServeSilent accepts and never says anything: the client times out.
+func ServeSilent(conn net.Conn) {
+	_, _ = conn.Read(make([]byte, 1))
+}
+
+// ServeFlood greets with an endless multi-line reply.
+func ServeFlood(conn net.Conn) {
+	line := []byte("220-" + strings.Repeat("x", 1000) + "\r\n")
+	for {
+		if _, err := conn.Write(line); err != nil {
+			return
+		}
+	}
+}
+
+// ClosedAddr returns the address of a loopback port nobody listens on.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }

@@ -1,12 +1,15 @@
-package mtasts
-
-// Test PKI shared by every test file of the package: a throw-away CA, leaf
-// certificates with chosen names and validity, and intermediates. Nothing
-// here touches the network.
+// Package loopback holds the test servers and the test PKI shared by the
+// tests of several packages: a throw-away CA that issues certificates with
+// chosen names and validity, SMTP servers with and without STARTTLS (and
+// ones that misbehave), and an HTTPS server with a client that reaches it
+// under any host name. Everything listens on 127.0.0.1 only and stops when
+// the test ends. It is imported by _test.go files only.
 //
-//	ca := newTestCA(t)
-//	cert := ca.issue(t, certSpec{DNSNames: []string{"mx1.example.com"}})
-//	ca.pool // *x509.CertPool trusting only this CA
+//	ca := loopback.NewCA(t)
+//	cert := ca.Issue(t, loopback.CertSpec{DNSNames: []string{"mx1.example.com"}})
+//	addr := loopback.SMTP(t, cert)
+//	ca.Pool // *x509.CertPool trusting only this CA
+package loopback
 
 import (
 	"crypto/ecdsa"
@@ -21,18 +24,19 @@ import (
 	"time"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	// pool trusts this CA and nothing else.
-	pool *x509.CertPool
+// CA is a certificate authority made for one test.
+type CA struct {
+	// Cert is the CA certificate and Key its private key.
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+	// Pool trusts this CA and nothing else.
+	Pool *x509.CertPool
 }
 
-// certSpec describes a certificate to issue. Zero times mean "valid from an
+// CertSpec describes a certificate to issue. Zero times mean "valid from an
 // hour ago for a day", relative to the wall clock, so that certificates work
 // with crypto/tls servers and clients that use time.Now.
-type certSpec struct {
+type CertSpec struct {
 	CommonName  string
 	DNSNames    []string
 	IPAddresses []net.IP
@@ -40,15 +44,15 @@ type certSpec struct {
 	NotAfter    time.Time
 	// ExtKeyUsage defaults to TLS server authentication.
 	ExtKeyUsage []x509.ExtKeyUsage
-	// IsCA makes an intermediate CA certificate (see testCA.intermediate).
+	// IsCA makes an intermediate CA certificate (see CA.intermediate).
 	IsCA bool
-	// NotCA, for testCA.intermediate, issues the intermediate with
+	// NotCA, for CA.intermediate, issues the intermediate with
 	// basicConstraints cA=false: a "CA" that may not sign certificates.
 	NotCA bool
 }
 
-// newTestCA returns a self-signed root CA valid from a day ago for ten years.
-func newTestCA(t testing.TB) *testCA {
+// NewCA returns a self-signed root CA valid from a day ago for ten years.
+func NewCA(t testing.TB) *CA {
 	t.Helper()
 	key := newTestKey(t)
 	now := time.Now()
@@ -71,22 +75,22 @@ func newTestCA(t testing.TB) *testCA {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	return &CA{Cert: cert, Key: key, Pool: pool}
 }
 
-// issue signs a certificate for spec and returns it as a tls.Certificate
+// Issue signs a certificate for spec and returns it as a tls.Certificate
 // whose chain holds just the new certificate (Leaf is set).
-func (ca *testCA) issue(t testing.TB, spec certSpec) tls.Certificate {
+func (ca *CA) Issue(t testing.TB, spec CertSpec) tls.Certificate {
 	t.Helper()
 	key := newTestKey(t)
 	cert := ca.sign(t, spec, &key.PublicKey)
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 }
 
-// intermediate returns a CA certificate signed by ca, valid as spec says
-// (IsCA is forced), as a testCA that can issue leaves in turn. Chains built
-// from it must carry the intermediate: see chain.
-func (ca *testCA) intermediate(t testing.TB, spec certSpec) *testCA {
+// Intermediate returns a CA certificate signed by ca, valid as spec says
+// (IsCA is forced), as a CA that can issue leaves in turn. Chains built
+// from it must carry the intermediate: see Chain.
+func (ca *CA) Intermediate(t testing.TB, spec CertSpec) *CA {
 	t.Helper()
 	key := newTestKey(t)
 	spec.IsCA = true
@@ -96,19 +100,20 @@ func (ca *testCA) intermediate(t testing.TB, spec certSpec) *testCA {
 	cert := ca.sign(t, spec, &key.PublicKey)
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	return &CA{Cert: cert, Key: key, Pool: pool}
 }
 
-// chain appends the certificates of intermediates (leaf first order is
+// Chain appends the certificates of intermediates (leaf first order is
 // kept: pass the issuing intermediate first) to cert's chain.
-func chain(cert tls.Certificate, intermediates ...*testCA) tls.Certificate {
+func Chain(cert tls.Certificate, intermediates ...*CA) tls.Certificate {
 	for _, ica := range intermediates {
-		cert.Certificate = append(cert.Certificate, ica.cert.Raw)
+		cert.Certificate = append(cert.Certificate, ica.Cert.Raw)
 	}
 	return cert
 }
 
-func (ca *testCA) sign(t testing.TB, spec certSpec, pub *ecdsa.PublicKey) *x509.Certificate {
+// sign signs a certificate for spec and pub with ca.
+func (ca *CA) sign(t testing.TB, spec CertSpec, pub *ecdsa.PublicKey) *x509.Certificate {
 	t.Helper()
 	now := time.Now()
 	if spec.NotBefore.IsZero() {
@@ -136,7 +141,7 @@ func (ca *testCA) sign(t testing.TB, spec certSpec, pub *ecdsa.PublicKey) *x509.
 			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		t.Fatalf("create certificate %+v: %v", spec, err)
 	}
@@ -147,9 +152,9 @@ func (ca *testCA) sign(t testing.TB, spec certSpec, pub *ecdsa.PublicKey) *x509.
 	return cert
 }
 
-// x509Chain returns the parsed certificates of cert's chain, leaf first, as
+// X509Chain returns the parsed certificates of cert's chain, leaf first, as
 // a TLS client sees them in ConnectionState.PeerCertificates.
-func x509Chain(t testing.TB, cert tls.Certificate) []*x509.Certificate {
+func X509Chain(t testing.TB, cert tls.Certificate) []*x509.Certificate {
 	t.Helper()
 	out := make([]*x509.Certificate, 0, len(cert.Certificate))
 	for _, der := range cert.Certificate {
@@ -162,6 +167,7 @@ func x509Chain(t testing.TB, cert tls.Certificate) []*x509.Certificate {
 	return out
 }
 
+// newTestKey returns a new P-256 key.
 func newTestKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -171,6 +177,7 @@ func newTestKey(t testing.TB) *ecdsa.PrivateKey {
 	return key
 }
 
+// newSerial returns a random certificate serial number.
 func newSerial(t testing.TB) *big.Int {
 	t.Helper()
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
