@@ -72,7 +72,10 @@ type Config struct {
 	// (RFC 8461 §3.3).
 	HTTPClient *http.Client
 	// Store keeps fetched policies beyond the life of the process. Nil
-	// means a new MemoryStore.
+	// means none: the Cache keeps the valid policies of the domains it
+	// evicts past MaxMemory itself, in a compact form (canonical text, id
+	// and times: about 200 bytes each) that the next Lookup of the domain
+	// parses again.
 	Store Store
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -123,6 +126,7 @@ type Cache struct {
 	ttlResolver TTLResolver // resolver, when it reports TTLs
 	client      *http.Client
 	store       Store
+	cold        *coldStore // with no Store: the evicted policies
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -231,7 +235,7 @@ func New(cfg Config) (*Cache, error) {
 	}
 	c.ttlResolver, _ = c.resolver.(TTLResolver)
 	if c.store == nil {
-		c.store = new(MemoryStore)
+		c.cold = new(coldStore)
 	}
 	if c.now == nil {
 		c.now = time.Now

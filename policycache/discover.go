@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/smtpsec/smtpsec/mtasts"
@@ -15,16 +16,14 @@ import (
 // domain, replaced as a whole after each discovery.
 type entry struct {
 	// result is what Lookup returns until checkAt, which the hot path
-	// sees as hitUntil (see Cache.hitUntil).
+	// sees as hitUntil (see Cache.hitUntil). Its Policy, ID and Expires
+	// are the cached policy (nil if none), the id it was fetched under
+	// and when it expires.
 	result   Result
 	checkAt  time.Time
 	hitUntil int64
 
-	// The cached policy (nil if none), with the id it was fetched under.
-	policy    *mtasts.Policy
-	id        string
 	fetched   time.Time
-	expires   time.Time
 	refreshAt time.Time // when the background loop fetches it again
 	// text is the policy's stored form, holding the one copy of its
 	// strings (see sharedPolicy); stored reports that the Store has it.
@@ -33,19 +32,33 @@ type entry struct {
 
 	size int64 // footprint, set when the entry enters the cache
 
-	// The last failed fetch (RFC 8461 §3.3: at most one attempt per
-	// FetchBackoff per policy id).
-	failedID string
-	retryAt  time.Time
-	failure  tlsrpt.ResultType
-	failErr  error
+	// failed is the last failed fetch, if any (RFC 8461 §3.3: at most one
+	// attempt per FetchBackoff per policy id).
+	failed *fetchFailure
+}
+
+// fetchFailure is a failed fetch of a policy id: it is not tried again
+// before retryAt.
+type fetchFailure struct {
+	id      string
+	retryAt time.Time
+	failure tlsrpt.ResultType
+	err     error
+}
+
+// lastFailure is the last failed fetch of e, nil if none or e is nil.
+func (e *entry) lastFailure() *fetchFailure {
+	if e == nil {
+		return nil
+	}
+	return e.failed
 }
 
 // validAt reports whether e holds a policy that has not expired at now
 // (RFC 8461 §5.1: a policy is used while its time since fetch is within
 // max_age).
 func (e *entry) validAt(now time.Time) bool {
-	return e != nil && e.policy != nil && now.Before(e.expires)
+	return e != nil && e.result.Policy != nil && now.Before(e.result.Expires)
 }
 
 // discover runs RFC 8461 §5.1 for the policy domain d, given the previous
@@ -98,14 +111,14 @@ func (c *Cache) discover(ctx context.Context, d string, old *entry, proactive bo
 	}
 
 	id := rec.ID
-	if cached != nil && cached.id == id && !proactive {
+	if cached != nil && cached.result.ID == id && !proactive {
 		return c.confirmed(cached, now, ttl), false
 	}
-	if old != nil && old.failedID == id && now.Before(old.retryAt) {
+	if f := old.lastFailure(); f != nil && f.id == id && now.Before(f.retryAt) {
 		// Fetching this id failed moments ago: do not try again yet.
-		return c.fetchFailed(d, id, cached, now, ttl, old.failure, old.failErr, old.retryAt), false
+		return c.fetchFailed(d, id, cached, now, ttl, f.failure, f.err, f.retryAt), false
 	}
-	if s := readStore(); s != nil && s.id == id && (cached == nil || s.fetched.After(cached.fetched)) &&
+	if s := readStore(); s != nil && s.result.ID == id && (cached == nil || s.fetched.After(cached.fetched)) &&
 		(!proactive || now.Before(s.refreshAt)) {
 		return c.confirmed(s, now, ttl), false
 	}
@@ -118,7 +131,7 @@ func (c *Cache) discover(ctx context.Context, d string, old *entry, proactive bo
 		switch {
 		case cached == nil:
 			c.log.Warn("MTA-STS policy fetch failed; no policy", "domain", d, "id", id, "err", err)
-		case cached.id == id:
+		case cached.result.ID == id:
 			c.alert(cached, "MTA-STS policy refresh failed; keeping the cached policy", err)
 		default:
 			c.alert(cached, "MTA-STS policy fetch for a new id failed; keeping the cached policy", err)
@@ -126,8 +139,10 @@ func (c *Cache) discover(ctx context.Context, d string, old *entry, proactive bo
 		return c.fetchFailed(d, id, cached, now, ttl, failureType(err), err, now.Add(c.fetchBackoff)), false
 	}
 	e := c.policyEntry(d, id, p, now, "")
-	e.checkAt = minTime(now.Add(ttl), e.expires)
-	e.stored = c.save(ctx, e)
+	e.checkAt = minTime(now.Add(ttl), e.result.Expires)
+	if c.cold == nil {
+		e.stored = c.save(ctx, e)
+	} // else the policy goes to the cold store if it is evicted
 	return e, true
 }
 
@@ -195,7 +210,7 @@ func (c *Cache) dnsFailure(d string, cached, old *entry, now time.Time, err erro
 		if proactive {
 			c.alert(cached, "MTA-STS TXT lookup failed during refresh; keeping the cached policy", err)
 		} else {
-			c.log.Warn("MTA-STS TXT lookup failed; keeping the cached policy", "domain", d, "id", cached.id, "err", err)
+			c.log.Warn("MTA-STS TXT lookup failed; keeping the cached policy", "domain", d, "id", cached.result.ID, "err", err)
 		}
 		return c.stale(cached, now, retry, err, proactive)
 	}
@@ -209,7 +224,7 @@ func (c *Cache) dnsFailure(d string, cached, old *entry, now time.Time, err erro
 // cached policy: use it, fresh, until the record's TTL runs out.
 func (c *Cache) confirmed(cached *entry, now time.Time, ttl time.Duration) *entry {
 	e := *cached
-	e.checkAt = minTime(now.Add(ttl), e.expires)
+	e.checkAt = minTime(now.Add(ttl), e.result.Expires)
 	e.result.Fresh = true
 	e.result.Failure = ""
 	e.result.Err = nil
@@ -226,16 +241,16 @@ func (c *Cache) confirmed(cached *entry, now time.Time, ttl time.Duration) *entr
 func (c *Cache) fetchFailed(d, id string, cached *entry, now time.Time, ttl time.Duration, failure tlsrpt.ResultType, err error, retryAt time.Time) *entry {
 	var e *entry
 	switch {
-	case cached != nil && cached.id == id:
+	case cached != nil && cached.result.ID == id:
 		e = c.confirmed(cached, now, ttl)
 	case cached != nil:
 		x := *cached
 		e = &x
-		e.checkAt = minTime(minTime(now.Add(ttl), retryAt), e.expires)
+		e.checkAt = minTime(minTime(now.Add(ttl), retryAt), e.result.Expires)
 		e.result.Fresh = false
 		e.result.Err = err
 		e.result.Failure = ""
-		if cached.policy.Mode != mtasts.ModeNone {
+		if cached.result.Policy.Mode != mtasts.ModeNone {
 			e.result.Failure = failure
 		}
 	default:
@@ -247,7 +262,7 @@ func (c *Cache) fetchFailed(d, id string, cached *entry, now time.Time, ttl time
 	if cached != nil && e.refreshAt.Before(retryAt) {
 		e.refreshAt = retryAt
 	}
-	e.failedID, e.retryAt, e.failure, e.failErr = id, retryAt, failure, err
+	e.failed = &fetchFailure{id: id, retryAt: retryAt, failure: failure, err: err}
 	return e
 }
 
@@ -256,7 +271,7 @@ func (c *Cache) fetchFailed(d, id string, cached *entry, now time.Time, ttl time
 // refresh that failed so is tried again after FetchBackoff.
 func (c *Cache) stale(cached *entry, now time.Time, retry time.Duration, err error, proactive bool) *entry {
 	e := *cached
-	e.checkAt = minTime(now.Add(retry), e.expires)
+	e.checkAt = minTime(now.Add(retry), e.result.Expires)
 	e.result.Fresh = false
 	e.result.Failure = ""
 	e.result.Err = err
@@ -277,9 +292,7 @@ func (c *Cache) noPolicy(d string, old *entry, checkAt time.Time) *entry {
 			AppliedPolicy: tlsrpt.AppliedPolicy{Type: tlsrpt.PolicyNotFound, Domain: d},
 		},
 	}
-	if old != nil {
-		e.failedID, e.retryAt, e.failure, e.failErr = old.failedID, old.retryAt, old.failure, old.failErr
-	}
+	e.failed = old.lastFailure()
 	return e
 }
 
@@ -288,20 +301,18 @@ func (c *Cache) noPolicy(d string, old *entry, checkAt time.Time) *entry {
 // is the entry's stored form, or a new one. Its checkAt is left for the
 // caller to set.
 func (c *Cache) policyEntry(d, id string, p *mtasts.Policy, fetched time.Time, stored string) *entry {
-	text, p, lines := sharedPolicy(&storedPolicy{Domain: d, ID: id, Fetched: fetched, Policy: p}, stored)
+	_, whole := c.store.(textStore)
+	text, p, lines := sharedPolicy(&storedPolicy{Domain: d, ID: id, Fetched: fetched, Policy: p}, stored, whole)
 	e := &entry{
 		text:      text,
-		policy:    p,
-		id:        id,
 		fetched:   fetched,
-		expires:   fetched.Add(p.MaxAge),
 		refreshAt: c.refreshTime(fetched, p.MaxAge),
 	}
 	e.result = Result{
 		Domain:        d,
 		Policy:        p,
 		ID:            id,
-		Expires:       e.expires,
+		Expires:       fetched.Add(p.MaxAge),
 		FromCache:     true,
 		Fresh:         true,
 		AppliedPolicy: reportPolicy(d, p, lines),
@@ -361,15 +372,22 @@ func failureType(err error) tlsrpt.ResultType {
 // SHOULD alert administrators when refresh fails, unless the cached mode
 // is none.
 func (c *Cache) alert(cached *entry, msg string, err error) {
-	if cached.policy.Mode == mtasts.ModeNone {
+	if cached.result.Policy.Mode == mtasts.ModeNone {
 		return
 	}
-	c.log.Error(msg, "domain", cached.result.Domain, "id", cached.id, "expires", cached.expires, "err", err)
+	c.log.Error(msg, "domain", cached.result.Domain, "id", cached.result.ID, "expires", cached.result.Expires, "err", err)
 }
 
 // load reads the stored entry of d, returning it when it holds a policy
 // still valid at now. Unreadable entries are logged and ignored.
 func (c *Cache) load(ctx context.Context, d string, now time.Time) *entry {
+	if c.cold != nil {
+		id, p, fetched, ok := c.cold.take(d, now)
+		if !ok {
+			return nil
+		}
+		return c.policyEntry(d, id, p, fetched, "") // not stored: taken
+	}
 	data, text, err := c.get(ctx, d)
 	if errors.Is(err, ErrCacheMiss) {
 		return nil
@@ -409,17 +427,33 @@ func (c *Cache) storedEntry(d string, data []byte, text string, now time.Time) (
 // deleted instead.
 func (c *Cache) save(ctx context.Context, e *entry) bool {
 	d := e.result.Domain
+	if c.cold != nil {
+		if e.result.Policy.MaxAge > 0 {
+			c.cold.put(e)
+		}
+		return true
+	}
 	var err error
-	if e.policy.MaxAge == 0 {
+	if e.result.Policy.MaxAge == 0 {
 		err = c.store.Delete(ctx, d)
 	} else {
-		err = c.putEntry(ctx, d, e.text, e.expires)
+		err = c.putEntry(ctx, d, e.storedForm(), e.result.Expires)
 	}
 	if err != nil {
 		c.log.Warn("storing an MTA-STS policy failed", "domain", d, "err", err)
 		return false
 	}
 	return true
+}
+
+// storedForm is the stored form of e's policy (storedPolicy.encode): its
+// text, when that is the whole stored form (see sharedPolicy).
+func (e *entry) storedForm() string {
+	if strings.HasPrefix(e.text, entryMagic) {
+		return e.text
+	}
+	s := storedPolicy{Domain: e.result.Domain, ID: e.result.ID, Fetched: e.fetched, Policy: e.result.Policy}
+	return string(s.encode())
 }
 
 func minTime(a, b time.Time) time.Time {

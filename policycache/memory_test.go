@@ -20,18 +20,22 @@ import (
 )
 
 // Past MaxMemory the least recently used domains leave memory, and a
-// valid policy among them is read back from the Store by the next Lookup:
+// valid policy among them is read back from the Store (with no Store, from
+// the Cache's compact copy of evicted policies) by the next Lookup:
 // with DNS failing and the policy host down, the evicted policy is still
 // applied (fail-closed, RFC 8461 §3.3).
 func TestEvictionKeepsPolicyInForce(t *testing.T) {
-	for _, store := range []string{"MemoryStore", "DirStore"} {
+	for _, store := range []string{"none", "MemoryStore", "DirStore"} {
 		t.Run(store, func(t *testing.T) {
 			w := newWorld(t)
 			for _, d := range []string{"a.example", "b.example", "c.example"} {
 				w.Publish(d, "1", enforcePolicy)
 			}
 			cfg := w.Config()
-			if store == "DirStore" {
+			switch store {
+			case "MemoryStore":
+				cfg.Store = new(policycache.MemoryStore)
+			case "DirStore":
 				cfg.Store = policycache.DirStore(filepath.Join(t.TempDir(), "store"))
 			}
 			// Room for two policy domains, not three.

@@ -41,6 +41,9 @@ func (c *Cache) tick() time.Duration {
 // back-off is over: forgetting them loses nothing.
 func (c *Cache) maintain(refresh bool) {
 	now := c.now()
+	if c.cold != nil {
+		c.cold.prune(now)
+	}
 	c.domains.Range(func(k, v any) bool {
 		d, st := k.(string), v.(*domainState)
 		e := st.cur.Load()
@@ -48,7 +51,7 @@ func (c *Cache) maintain(refresh bool) {
 			return true
 		}
 		if !e.validAt(now) {
-			if !now.Before(e.checkAt) && !now.Before(e.retryAt) {
+			if !now.Before(e.checkAt) && (e.failed == nil || !now.Before(e.failed.retryAt)) {
 				st.mu.Lock()
 				if st.call == nil && st.cur.Load() == e {
 					st.dead = true

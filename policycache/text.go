@@ -6,25 +6,34 @@ import (
 	"github.com/smtpsec/smtpsec/mtasts"
 )
 
-// A cached policy keeps one copy of its text: the stored form of its entry
-// (storedPolicy.encode), which holds the policy in canonical form. The
-// strings of the *mtasts.Policy that Lookup returns (mx patterns, extension
-// names and values), the TLS-RPT policy-string lines of RFC 8460 §4.4 and
-// what the default MemoryStore keeps are all substrings of it. Without
-// this, a policy cost its fetched text, its canonical form for the
-// policy-string lines and the store's copy of the entry.
+// A cached policy keeps one copy of its text, and the strings of the
+// *mtasts.Policy that Lookup returns (mx patterns, extension names and
+// values) and the TLS-RPT policy-string lines of RFC 8460 §4.4 are all
+// substrings of it. With a textStore (the default MemoryStore) that text
+// is the stored form of its entry (storedPolicy.encode), which the store
+// keeps too: one copy for both. With any other Store it is only the
+// policy's canonical form, and the stored form is made again when it is
+// written (Cache.save): the stored form's header (domain, id, fetch time,
+// checksum) would double what a cached policy costs. Without this, a
+// policy cost its fetched text, its canonical form for the policy-string
+// lines and the store's copy of the entry.
 
-// sharedPolicy returns the stored form of s as a string, a copy of
-// s.Policy whose strings are substrings of it, and the lines of the
-// canonical policy text (without line breaks), also substrings of it.
-// When reuse is the same stored form (the text a MemoryStore already
-// holds), that string is used and nothing new is kept.
-func sharedPolicy(s *storedPolicy, reuse string) (text string, p *mtasts.Policy, lines []string) {
-	text = string(s.encode())
-	if text == reuse {
-		text = reuse
+// sharedPolicy returns the text of s to keep in memory (its stored form
+// when whole, else the canonical policy text), a copy of s.Policy whose
+// strings are substrings of it, and the lines of the canonical policy text
+// (without line breaks), also substrings of it. When reuse is the same
+// stored form (the text a MemoryStore already holds), that string is used
+// and nothing new is kept.
+func sharedPolicy(s *storedPolicy, reuse string, whole bool) (text string, p *mtasts.Policy, lines []string) {
+	canonical := s.Policy.String()
+	text = canonical
+	if whole {
+		text = string(s.encode())
+		if text == reuse {
+			text = reuse
+		}
+		_, canonical, _ = strings.Cut(text, "\n\n")
 	}
-	_, canonical, _ := strings.Cut(text, "\n\n")
 	lines = strings.Split(strings.TrimSuffix(canonical, "\r\n"), "\r\n")
 	return text, rebase(s.Policy, lines), lines
 }

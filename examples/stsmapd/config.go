@@ -25,6 +25,7 @@ const (
 	defaultDiscoveryTimeout = time.Minute
 	defaultIdleTimeout      = 60 * time.Second
 	defaultMaxConnections   = 512
+	defaultCacheMemoryMiB   = 16
 	defaultDrainTimeout     = 30 * time.Second
 	// maxConfigSize bounds the configuration file.
 	maxConfigSize = 1 << 20
@@ -51,9 +52,10 @@ type Config struct {
 	ResolvConf string `json:"resolv_conf,omitempty"`
 	// CacheMemoryMiB bounds the memory of the policy cache, in MiB
 	// (policycache.Config.MaxMemory): past it the least recently used
-	// domains are forgotten, their policies kept in the Store. Zero means
-	// policycache's default (64 MiB). With store "memory" the Store's own
-	// copy of each policy comes on top of it.
+	// domains leave it, their policies kept in the store (with store
+	// "memory", in a compact form of about 200 bytes each). Default 16:
+	// about 19 000 domains ready for a lookup without allocation. Zero
+	// means policycache's default (64 MiB).
 	CacheMemoryMiB int64 `json:"cache_memory_mib,omitempty"`
 	// CAFile, when set, replaces the system CA pool for policy fetches
 	// (SSL_CERT_FILE is honoured either way by the system pool).
@@ -123,6 +125,7 @@ func defaultConfig() Config {
 		DiscoveryTimeout: Duration(defaultDiscoveryTimeout),
 		IdleTimeout:      Duration(defaultIdleTimeout),
 		MaxConnections:   defaultMaxConnections,
+		CacheMemoryMiB:   defaultCacheMemoryMiB,
 		DrainTimeout:     Duration(defaultDrainTimeout),
 		LogLevel:         "info",
 		Zones:            map[string]Zone{defaultZone: {}},

@@ -79,7 +79,7 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 	counted.Transport = countingTransport{next, &dm.metrics.fetches}
 
 	sk, _ := parseStore(cfg.Store)
-	var store policycache.Store = new(policycache.MemoryStore)
+	var store policycache.Store // nil: the Cache's own MemoryStore
 	if sk.dir != "" {
 		if err := os.MkdirAll(sk.dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)

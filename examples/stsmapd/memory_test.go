@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +39,8 @@ func benchMemory(b *testing.B, store string) {
 	const n = 100_000
 	for b.Loop() {
 		runtime.GC()
+		debug.FreeOSMemory()
+		rss0 := rssBytes(b)
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		cfg := testConfig()
@@ -55,12 +58,21 @@ func benchMemory(b *testing.B, store string) {
 			}
 		}
 		debug.FreeOSMemory() // return the fill's garbage: what stays is the cache
+		if p := os.Getenv("MEMPROF"); p != "" {
+			f, _ := os.Create(p)
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MiB")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/policy")
 		b.ReportMetric(float64(after.Sys)/(1<<20), "go-sys-MiB")
 		b.ReportMetric(float64(rssBytes(b))/(1<<20), "rss-MiB")
+		b.ReportMetric(float64(rss0)/(1<<20), "rss-before-MiB")
+		b.ReportMetric(float64(dm.cache.Len()), "cached")
+		b.ReportMetric(float64(after.HeapInuse)/(1<<20), "heap-inuse-MiB")
+		b.ReportMetric(float64(after.StackInuse+after.MSpanInuse+after.GCSys)/(1<<20), "runtime-MiB")
 		dm.cache.Close()
 	}
 }
