@@ -28,12 +28,9 @@ type storeKind struct {
 	prefix string             // of the Redis keys
 }
 
-// redisSchemes are the URL schemes of a Redis store.
-var redisSchemes = []string{"redis://", "rediss://", "unix://"}
-
 // isRedisURL reports whether the store setting s is a Redis URL.
 func isRedisURL(s string) bool {
-	for _, p := range redisSchemes {
+	for _, p := range [...]string{"redis://", "rediss://", "unix://"} {
 		if strings.HasPrefix(s, p) {
 			return true
 		}

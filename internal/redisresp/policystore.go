@@ -18,9 +18,9 @@ const maxPolicyEntry = 1 << 20
 // maxListed bounds the keys PolicyStore.Keys returns.
 const maxListed = 100000
 
-// getRangeEnd is the last offset Get reads: one byte past maxPolicyEntry
-// tells a value that is too large.
-var getRangeEnd = strconv.Itoa(maxPolicyEntry)
+// getRangeEnd is the last offset Get reads, maxPolicyEntry: the byte
+// past the limit tells a value that is too large.
+const getRangeEnd = "1048576"
 
 // PolicyStore is a policycache.Store on a Client with exactly the data
 // layout of the redisstore module's PolicyStore: the bytes the Cache

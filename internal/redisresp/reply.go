@@ -86,7 +86,7 @@ func (rr *replyReader) line() ([]byte, error) {
 		return nil, &protocolError{what: "line not ended by CRLF", input: string(b)}
 	}
 	if rr.budget -= len(b); rr.budget < 0 {
-		return nil, &protocolError{what: "reply larger than " + strconv.Itoa(MaxReply) + " bytes"}
+		return nil, errTooLarge()
 	}
 	return b[:len(b)-2], nil
 }
@@ -117,18 +117,12 @@ func (rr *replyReader) value(depth int, serr **ServerError) (Reply, error) {
 		}
 		return Reply{Kind: KindInt, Int: n}, nil
 	case '$':
-		n, err := parseInt(b[1:])
-		if err != nil {
-			return Reply{}, err
-		}
-		if n == -1 {
-			return Reply{Kind: KindNil}, nil
-		}
-		if n < 0 || n > MaxBulk {
-			return Reply{}, &protocolError{what: "bulk string length out of range", input: string(b)}
+		n, err := length(b, MaxBulk)
+		if err != nil || n == -1 {
+			return Reply{Kind: KindNil}, err
 		}
 		if rr.budget -= int(n) + 2; rr.budget < 0 {
-			return Reply{}, &protocolError{what: "reply larger than " + strconv.Itoa(MaxReply) + " bytes"}
+			return Reply{}, errTooLarge()
 		}
 		data := make([]byte, n+2)
 		if _, err := io.ReadFull(rr.br, data); err != nil {
@@ -142,15 +136,9 @@ func (rr *replyReader) value(depth int, serr **ServerError) (Reply, error) {
 		}
 		return Reply{Kind: KindBulk, Bytes: data[:n:n]}, nil
 	case '*':
-		n, err := parseInt(b[1:])
-		if err != nil {
-			return Reply{}, err
-		}
-		if n == -1 {
-			return Reply{Kind: KindNil}, nil
-		}
-		if n < 0 || n > MaxArray {
-			return Reply{}, &protocolError{what: "array length out of range", input: string(b)}
+		n, err := length(b, MaxArray)
+		if err != nil || n == -1 {
+			return Reply{Kind: KindNil}, err
 		}
 		if depth >= MaxDepth {
 			return Reply{}, &protocolError{what: "arrays nested deeper than " + strconv.Itoa(MaxDepth)}
@@ -158,7 +146,7 @@ func (rr *replyReader) value(depth int, serr **ServerError) (Reply, error) {
 		// Each element takes at least 3 bytes ("+\r\n"): the budget bounds
 		// the allocation by what can still arrive.
 		if int(n)*3 > rr.budget {
-			return Reply{}, &protocolError{what: "reply larger than " + strconv.Itoa(MaxReply) + " bytes"}
+			return Reply{}, errTooLarge()
 		}
 		arr := make([]Reply, n)
 		for i := range arr {
@@ -172,6 +160,24 @@ func (rr *replyReader) value(depth int, serr **ServerError) (Reply, error) {
 		return Reply{Kind: KindArray, Array: arr}, nil
 	}
 	return Reply{}, &protocolError{what: "unknown reply type", input: string(b)}
+}
+
+// length reads the length of the bulk string or array header line b:
+// -1 (nil) or 0 to limit.
+func length(b []byte, limit int64) (int64, error) {
+	n, err := parseInt(b[1:])
+	if err != nil {
+		return 0, err
+	}
+	if n < -1 || n > limit {
+		return 0, &protocolError{what: "length out of range", input: string(b)}
+	}
+	return n, nil
+}
+
+// errTooLarge is the error of a reply past MaxReply.
+func errTooLarge() error {
+	return &protocolError{what: "reply larger than " + strconv.Itoa(MaxReply) + " bytes"}
 }
 
 // parseInt reads a RESP integer: an optional "-" and 1 to 19 digits.

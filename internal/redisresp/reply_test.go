@@ -128,3 +128,10 @@ func TestAppendCommand(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+// TestGetRangeEnd: Get reads up to the byte past maxPolicyEntry.
+func TestGetRangeEnd(t *testing.T) {
+	if getRangeEnd != strconv.Itoa(maxPolicyEntry) {
+		t.Errorf("getRangeEnd %s, want %d", getRangeEnd, maxPolicyEntry)
+	}
+}
