@@ -93,18 +93,6 @@ func TestPolicyStore(t *testing.T) {
 	}
 }
 
-// TestPolicyStoreCache: a policycache.Cache on the store lists it at
-// start (policycache.StoreLister) without errors.
-func TestPolicyStoreCache(t *testing.T) {
-	s := redistest.Start(t)
-	st := redisresp.NewPolicyStore(newClient(t, "redis://"+s.Addr), "p:")
-	c, err := policycache.New(policycache.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-}
-
 // BenchmarkPolicyStoreGet: one stored entry of 300 bytes read from a
 // local redis-server.
 func BenchmarkPolicyStoreGet(b *testing.B) {
