@@ -42,7 +42,11 @@ type Config struct {
 	// /metrics (Prometheus text format) and /healthz; empty means none.
 	Metrics string `json:"metrics"`
 	// Store is where fetched policies are kept: "memory" (lost on
-	// restart) or "dir:PATH" (policycache.DirStore, kept across restarts).
+	// restart), "dir:PATH" (policycache.DirStore, kept across restarts) or
+	// a Redis URL, "redis://[[user]:password@]host:port/db?prefix=P",
+	// "rediss://..." (TLS) or "unix:///path?db=N&prefix=P": the fleet
+	// cache shared with Go MTAs on the redisstore module's PolicyStore
+	// with the same prefix.
 	Store string `json:"store"`
 	// Resolvers are the DNS servers to ask ("ip" or "ip:port"); empty
 	// means those of ResolvConf.
@@ -214,21 +218,6 @@ func (cfg *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// storeKind is a parsed Config.Store.
-type storeKind struct {
-	dir string // "" for memory
-}
-
-func parseStore(s string) (storeKind, error) {
-	switch {
-	case s == "memory" || s == "":
-		return storeKind{}, nil
-	case strings.HasPrefix(s, "dir:") && len(s) > len("dir:"):
-		return storeKind{dir: s[len("dir:"):]}, nil
-	}
-	return storeKind{}, fmt.Errorf("store: %q is neither \"memory\" nor \"dir:PATH\"", s)
 }
 
 func parseLevel(s string) (slog.Level, error) {

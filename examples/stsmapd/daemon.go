@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtpsec/smtpsec/internal/redisresp"
 	"github.com/smtpsec/smtpsec/policycache"
 )
 
@@ -44,6 +45,7 @@ type daemon struct {
 	log     *slog.Logger
 	metrics *metrics
 	cache   *policycache.Cache
+	redis   *redisresp.Client // of a Redis store, closed after the cache
 	srv     *server
 
 	ln      net.Listener
@@ -78,13 +80,13 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 	}
 	counted.Transport = countingTransport{next, &dm.metrics.fetches}
 
-	sk, _ := parseStore(cfg.Store)
-	var store policycache.Store // nil: the Cache's own MemoryStore
-	if sk.dir != "" {
-		if err := os.MkdirAll(sk.dir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		store = policycache.DirStore(sk.dir)
+	sk, err := parseStore(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	store, redisClient, err := openStore(sk, &dm.metrics.storeErrors)
+	if err != nil {
+		return nil, err
 	}
 
 	cache, err := policycache.New(policycache.Config{
@@ -97,9 +99,12 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 		MaxMemory:  cfg.CacheMemoryMiB << 20,
 	})
 	if err != nil {
+		if redisClient != nil {
+			redisClient.Close()
+		}
 		return nil, err
 	}
-	dm.cache = cache
+	dm.cache, dm.redis = cache, redisClient
 	dm.metrics.cacheSize = cache.Len
 	dm.srv = newServer(cache, dm.log, dm.metrics, dm.settings(cfg))
 	return dm, nil
@@ -191,7 +196,7 @@ func (dm *daemon) start() error {
 		}
 	}()
 	dm.log.Info("stsmapd serving", "socketmap", ln.Addr().String(), "metrics", dm.cfg.Metrics,
-		"store", dm.cfg.Store, "zones", len(dm.cfg.Zones))
+		"store", redactStore(dm.cfg.Store), "zones", len(dm.cfg.Zones))
 	return nil
 }
 
@@ -211,7 +216,7 @@ func (dm *daemon) reload(cfg Config) {
 	for _, f := range []struct{ name, old, new string }{
 		{"listen", dm.cfg.Listen, cfg.Listen},
 		{"metrics", dm.cfg.Metrics, cfg.Metrics},
-		{"store", dm.cfg.Store, cfg.Store},
+		{"store", redactStore(dm.cfg.Store), redactStore(cfg.Store)},
 		{"resolvers", strings.Join(dm.cfg.Resolvers, ","), strings.Join(cfg.Resolvers, ",")},
 		{"resolv_conf", dm.cfg.ResolvConf, cfg.ResolvConf},
 		{"ca_file", dm.cfg.CAFile, cfg.CAFile},
@@ -239,6 +244,14 @@ func (dm *daemon) shutdown() {
 	if dm.httpSrv != nil {
 		dm.httpSrv.Shutdown(ctx)
 	}
-	dm.cache.Close()
+	dm.close()
 	dm.log.Info("stsmapd stopped")
+}
+
+// close closes the cache, then the Redis client of its store.
+func (dm *daemon) close() {
+	dm.cache.Close()
+	if dm.redis != nil {
+		dm.redis.Close()
+	}
 }

@@ -103,7 +103,7 @@
 //	{
 //	  "listen": "127.0.0.1:8461",           // or "unix:/run/stsmapd/stsmapd.sock"
 //	  "metrics": "127.0.0.1:8462",          // loopback only; "" for none
-//	  "store": "dir:/var/lib/stsmapd",      // or "memory"
+//	  "store": "dir:/var/lib/stsmapd",      // or "memory", or a Redis URL
 //	  "resolvers": ["127.0.0.1:53"],        // default: resolv_conf
 //	  "resolv_conf": "/etc/resolv.conf",
 //	  "ca_file": "",                        // default: the system pool
@@ -137,9 +137,28 @@
 // in a compact form (canonical text, id and times: about 200 bytes each,
 // dropped at their expiry), so 100 000 cached policies fit in under
 // 64 MiB of RSS (BenchmarkMemory100k); the first lookup of such a domain
-// parses its policy again (a few microseconds, no network). A Redis store for a fleet lives in a nested
-// module of its own go.mod and is not built into this program, which keeps
-// the core module free of a Redis client.
+// parses its policy again (a few microseconds, no network). For large
+// sending volumes use dir:PATH or Redis.
+//
+// A Redis store is the fleet cache of the redisstore module: with
+//
+//	"store": "redis://:PASSWORD@10.0.0.5:6379/0?prefix=mta:"
+//
+// stsmapd reads and writes the keys of redisstore.PolicyStore with the same
+// prefix (prefix + "policy:" + domain, the cache's bytes, expiring with the
+// policy), so several stsmapd instances and Go MTAs sharing the Redis fetch
+// each policy once between them, and a restarted daemon lists what the
+// fleet holds. The forms are redis://[[USER]:PASSWORD@]HOST[:PORT][/DB],
+// rediss://... (TLS, with the system CA pool) and
+// unix://[[USER]:PASSWORD@]/PATH?db=N, each with an optional prefix
+// parameter (default none, as redisstore.NewPolicyStore(rc, "")). The
+// client is a small one inside the core module (RESP2, a pool of 4
+// connections, 2 s to connect and 2 s per command), so that the program
+// needs no Redis library. Redis is read on a cache miss and written after
+// a fetch, never on a hit; when it is down or slow, lookups go on from
+// memory and the network as without a store, each failure is logged
+// (warn) and counted in stsmapd_store_errors_total. The password is never
+// logged.
 //
 // # Operation
 //
@@ -155,7 +174,8 @@
 //     decision, stsmapd_discoveries_total (TXT lookups),
 //     stsmapd_fetches_total, stsmapd_fetch_failures_total by reason,
 //     stsmapd_cache_domains (policy domains in memory), stsmapd_connections and the accepted and
-//     refused connection counters, stsmapd_bad_requests_total. GET /healthz
+//     refused connection counters, stsmapd_bad_requests_total,
+//     stsmapd_store_errors_total (failed Redis reads and writes). GET /healthz
 //     answers 200 "ok" while serving, 503 while draining.
 //   - Logs are log/slog text on standard error; level debug logs the
 //     decision of every lookup, with mode, id, expiry, freshness and error.

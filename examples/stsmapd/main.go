@@ -44,7 +44,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.queryZone, "zone", defaultZone, "the zone of -query")
 	listen := fs.String("listen", d.Listen, "socketmap `address`: host:port or unix:PATH")
 	metricsAddr := fs.String("metrics", "", "loopback `host:port` for /metrics and /healthz (default none)")
-	store := fs.String("store", d.Store, "policy store: memory or dir:PATH (kept across restarts)")
+	store := fs.String("store", d.Store, "policy store: memory, dir:PATH (kept across restarts) or a Redis URL redis://[:PASSWORD@]HOST:PORT/DB?prefix=P, rediss://... or unix:///PATH?db=N&prefix=P (the fleet cache of redisstore)")
 	resolvers := fs.String("resolvers", "", "comma-separated DNS `servers` (default: those of resolv.conf)")
 	resolvConf := fs.String("resolv-conf", "", "resolv.conf `file` (default /etc/resolv.conf)")
 	caFile := fs.String("ca-file", "", "PEM `file` of CAs for policy hosts (default: the system pool, SSL_CERT_FILE honoured)")
@@ -177,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <
 		return 1
 	}
 	if err := dm.start(); err != nil {
-		dm.cache.Close()
+		dm.close()
 		fmt.Fprintln(stderr, "stsmapd:", err)
 		return 1
 	}

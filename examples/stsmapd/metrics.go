@@ -28,6 +28,7 @@ type metrics struct {
 	connections   atomic.Int64 // open now
 	accepted      atomic.Int64
 	refused       atomic.Int64
+	storeErrors   atomic.Int64 // failed reads and writes of the Redis store
 	cacheSize     func() int
 }
 
@@ -107,6 +108,7 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(b, "stsmapd_fetch_failures_total{reason=%q} %d\n", r.String(), m.fetchFailures[r].Load())
 	}
 	single(b, "stsmapd_cache_domains", "gauge", "Policy domains in the cache's memory: with a policy, or a recent answer without one.", int64(m.cacheSize()))
+	single(b, "stsmapd_store_errors_total", "counter", "Failed reads and writes of the Redis policy store; lookups go on from memory and the network.", m.storeErrors.Load())
 	single(b, "stsmapd_connections", "gauge", "Socketmap connections open now.", m.connections.Load())
 	single(b, "stsmapd_connections_accepted_total", "counter", "Socketmap connections served.", m.accepted.Load())
 	single(b, "stsmapd_connections_refused_total", "counter", "Connections over max_connections, answered TEMP or closed.", m.refused.Load())

@@ -16,7 +16,7 @@ func query(ctx context.Context, cfg Config, zoneName, domain string, stdout, std
 		fmt.Fprintln(stderr, "stsmapd:", err)
 		return 1
 	}
-	defer dm.cache.Close()
+	defer dm.close()
 	return dm.query(ctx, zoneName, domain, stdout, stderr)
 }
 

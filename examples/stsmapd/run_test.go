@@ -136,7 +136,7 @@ func TestRunQueryPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dm.cache.Close()
+	defer dm.close()
 	var stdout, stderr bytes.Buffer
 	if code := dm.query(context.Background(), "postfix", "[enforce.test]:25", &stdout, &stderr); code != 0 {
 		t.Errorf("exit status %d; stderr:\n%s", code, &stderr)

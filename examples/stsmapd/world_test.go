@@ -170,7 +170,7 @@ func startDaemon(t testing.TB, cfg Config, d deps) *daemon {
 		t.Fatal(err)
 	}
 	if err := dm.start(); err != nil {
-		dm.cache.Close()
+		dm.close()
 		t.Fatal(err)
 	}
 	t.Cleanup(dm.shutdown)
