@@ -117,9 +117,11 @@ func (c *Cache) discover(ctx context.Context, d string, old *entry, proactive bo
 	// Across a fleet: one MTA at a time fetches, the others find its
 	// policy in the Store once they hold the lock (see FetchLocker).
 	if fl, ok := c.store.(FetchLocker); ok {
-		defer c.lockFetch(ctx, fl, d)()
-		if s := c.load(ctx, d, now); usable(s) {
-			return c.confirmed(s, now, ttl), false
+		if unlock, locked := c.lockFetch(ctx, fl, d); locked {
+			defer unlock()
+			if s := c.load(ctx, d, now); usable(s) {
+				return c.confirmed(s, now, ttl), false
+			}
 		}
 	}
 

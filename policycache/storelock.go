@@ -38,10 +38,10 @@ type FetchLocker interface {
 }
 
 // lockFetch takes the fetch lock of policy domain d from fl, the Cache's
-// Store, and returns its release (a no-op without a lock). It waits at
-// most half of what is left of ctx; a failed or timed-out wait is logged
-// and yields no lock.
-func (c *Cache) lockFetch(ctx context.Context, fl FetchLocker, d string) func() {
+// Store, and returns its release and true, or false when it could not. It
+// waits at most half of what is left of ctx; a failed or timed-out wait is
+// logged.
+func (c *Cache) lockFetch(ctx context.Context, fl FetchLocker, d string) (unlock func(), locked bool) {
 	wait := ctx
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -51,7 +51,7 @@ func (c *Cache) lockFetch(ctx context.Context, fl FetchLocker, d string) func() 
 	unlock, err := fl.LockFetch(wait, d)
 	if err != nil {
 		c.log.Warn("taking the fleet's MTA-STS fetch lock failed; fetching without it", "domain", d, "err", err)
-		return func() {}
+		return nil, false
 	}
-	return unlock
+	return unlock, true
 }
