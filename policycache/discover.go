@@ -118,9 +118,24 @@ func (c *Cache) discover(ctx context.Context, d string, old *entry, proactive bo
 		// Fetching this id failed moments ago: do not try again yet.
 		return c.fetchFailed(d, id, cached, now, ttl, f.failure, f.err, f.retryAt), false
 	}
-	if s := readStore(); s != nil && s.result.ID == id && (cached == nil || s.fetched.After(cached.fetched)) &&
-		(!proactive || now.Before(s.refreshAt)) {
+	// A stored entry spares the fetch when it has the announced id and is
+	// newer than ours (for a refresh: fetched recently by another MTA).
+	usable := func(s *entry) bool {
+		return s != nil && s.result.ID == id && (cached == nil || s.fetched.After(cached.fetched)) &&
+			(!proactive || now.Before(s.refreshAt))
+	}
+	if s := readStore(); usable(s) {
 		return c.confirmed(s, now, ttl), false
+	}
+	// Across a fleet: one MTA at a time fetches, the others find its
+	// policy in the Store once they hold the lock (see FetchLocker).
+	if fl, ok := c.store.(FetchLocker); ok {
+		if unlock, locked := c.lockFetch(ctx, fl, d); locked {
+			defer unlock()
+			if s := c.load(ctx, d, now); usable(s) {
+				return c.confirmed(s, now, ttl), false
+			}
+		}
 	}
 
 	p, err := mtasts.Fetch(ctx, c.client, d)

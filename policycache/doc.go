@@ -143,7 +143,15 @@
 // next fetch. DirStore writes atomically (temporary file, fsync, rename,
 // directory fsync), so a crash at any moment leaves the old entry or the
 // new one. MTAs sharing a Store also share fetches: before fetching a new
-// id, a cache looks for it in the Store.
+// id, a cache looks for it in the Store. Optional interfaces add what a
+// shared Store can do: an ExpiringStore forgets policies past max_age, a
+// StoreLister lets a starting cache refresh what the Store holds, and a
+// FetchLocker makes MTAs that meet a new id at the same instant fetch it
+// once: the cache takes the Store's lock of the domain, reads the Store
+// again, and fetches only if no other MTA stored the policy meanwhile
+// (background refreshes too). A lock that fails or takes more than half
+// of Config.Timeout is logged and skipped: the lock saves fetches, it
+// never delays a delivery's policy beyond that bound.
 //
 // # Memory and concurrency bounds
 //
@@ -198,9 +206,9 @@
 //     record that vanished under a cached policy, and a failed background
 //     refresh whose id is unchanged, are logged but not attached to
 //     deliveries, which still apply a current policy.
-//   - The cache discovers policies only for the domains it is asked about;
-//     a Store cannot be listed, so policies from an earlier run are
-//     refreshed once looked up again.
+//   - The cache discovers policies only for the domains it is asked about,
+//     and those its Store lists at start (StoreLister); a Store that cannot
+//     be listed has its policies refreshed once they are looked up again.
 //   - Without Config.Now, Lookup hits read a clock the loop advances every
 //     100 ms instead of calling time.Now (most of the cost of a hit, and
 //     slow on some virtual machines); entries then leave memory one second

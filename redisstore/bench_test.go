@@ -96,3 +96,18 @@ func BenchmarkLookupHit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLockFetch takes and releases an uncontended fetch lock: the
+// cost a miss that fetches adds (two round trips to the local Redis).
+func BenchmarkLockFetch(b *testing.B) {
+	ctx := context.Background()
+	s := redisstore.NewPolicyStore(client(b, sharedAddr), prefix(b))
+	b.ReportAllocs()
+	for b.Loop() {
+		unlock, err := s.LockFetch(ctx, "example.com")
+		if err != nil {
+			b.Fatal(err)
+		}
+		unlock()
+	}
+}

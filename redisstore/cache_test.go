@@ -72,9 +72,11 @@ func (w *fleetWorld) cache(t testing.TB, store policycache.Store, now func() tim
 }
 
 // Three MTAs whose Caches share a PolicyStore make 1000 lookups of a
-// domain new to all of them: the policy host serves exactly one fetch.
-// The MTAs meet the domain one after the other, each with hundreds of
-// concurrent lookups: the first fetches, the others read Redis.
+// domain new to all of them, all at the same instant (the goroutines of
+// the three start behind one channel close): the policy host serves
+// exactly one fetch. Each Cache runs one discovery for its lookups; the
+// three discoveries miss the Store together, and the fetch lock lets one
+// fetch while the other two wait and then read what it stored.
 func TestCachesShareOneFetch(t *testing.T) {
 	w := newFleetWorld(t, time.Now())
 	pfx := prefix(t)
@@ -83,23 +85,21 @@ func TestCachesShareOneFetch(t *testing.T) {
 		caches = append(caches, w.cache(t, redisstorePolicyStore(t, pfx), w.Clock.Now, discard()))
 	}
 	const lookups = 1000
-	for i, c := range caches {
-		n := lookups / 3
-		if i == 0 {
-			n += lookups % 3
-		}
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				res, err := c.Lookup(context.Background(), world.Domain)
-				if err != nil || res.Policy == nil || res.Policy.Mode != mtasts.ModeEnforce {
-					t.Errorf("MTA %d: Lookup = %+v, %v", i, res, err)
-				}
-			})
-		}
-		wg.Wait()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range lookups {
+		m, c := i%len(caches), caches[i%len(caches)]
+		wg.Go(func() {
+			<-start
+			res, err := c.Lookup(context.Background(), world.Domain)
+			if err != nil || res.Policy == nil || res.Policy.Mode != mtasts.ModeEnforce {
+				t.Errorf("MTA %d: Lookup = %+v, %v", m, res, err)
+			}
+		})
 	}
+	close(start)
+	wg.Wait()
 	if n := w.fetches.Load(); n != 1 {
-		t.Errorf("the policy host served %d fetches for %d lookups by 3 MTAs, want 1", n, lookups)
+		t.Errorf("the policy host served %d fetches for %d concurrent lookups by 3 MTAs, want 1", n, lookups)
 	}
 }

@@ -16,7 +16,10 @@
 //     fetch writes it, with an expiry of max_age plus a grace
 //     (policycache.ExpiringStore). A restarted MTA lists the stored
 //     policies (policycache.StoreLister) and refreshes them in the
-//     background before deliveries need them.
+//     background before deliveries need them. MTAs meeting a new policy id
+//     at the same instant fetch it once: the PolicyStore is a
+//     policycache.FetchLocker, a lease per domain that one MTA holds while
+//     it fetches and the others wait for, then reading what it stored.
 //   - ResultStore is a tlsrpt.ResultStore and tlsrpt.BatchStore: give
 //     every MTA's tlsrpt.Collector.Store one. A Flush is one Lua script,
 //     one round trip, that checks the batch id and adds the counts
@@ -29,13 +32,28 @@
 // Collector keeps its counts and retries (tlsrpt.Collector.FlushEvery):
 // nothing recorded is lost.
 //
-// A fleet's daily job, run by every MTA shortly after midnight UTC:
+// A fleet's daily job: each MTA runs a tlsrpt.Outbox with its own
+// Collector (on the shared ResultStore), its own OutboxStore and its own
+// DayLeader; the Outbox asks the leader before making a day's reports, so
+// the fleet sends one per policy domain:
 //
-//	ok, err := leader.Lead(ctx, yesterday)
-//	if err != nil || !ok {
-//		return err // another MTA has it, or it is done
-//	}
-//	reports, err := collector.Reports(ctx, yesterday) // the fleet's sums
-//	... enqueue the reports for delivery ...
-//	return leader.Done(ctx, yesterday)
+//	leader, err := redisstore.NewDayLeader(rc, "mta:", 0)
+//	outbox := &tlsrpt.Outbox{Store: tlsrpt.DirOutbox(dir), Sender: sender,
+//		Collector: collector, Leader: leader}
+//	go outbox.Run(ctx)
+//
+// # Data layout
+//
+// Every key starts with the prefix given to the constructors:
+//
+//   - policy:D, a string: the cache entry of policy domain D, as
+//     policycache.DirStore stores it, expiring max_age plus a grace after
+//     its fetch (PolicyStore);
+//   - lock:D, a string: the fetch lock of D, a random token of the MTA
+//     holding it, expiring after PolicyStore.FetchLease; deleted by its
+//     holder only while it still holds that token (PolicyStore.LockFetch);
+//   - the TLS-RPT counts of each day, batch ids and day list, described at
+//     ResultStore;
+//   - tlsrpt:DAY:leader and tlsrpt:DAY:done, the lease and the done mark of
+//     a day's job (DayLeader).
 package redisstore

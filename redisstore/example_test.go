@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -70,4 +71,33 @@ func ExampleNewDayLeader() {
 	// Output:
 	// mta1 leads: true mta2 leads: false
 	// mta2 leads after Done: false
+}
+
+// The Cache takes a domain's fetch lock before it fetches a policy that
+// is not in the Store; another MTA asking meanwhile waits (here: gives up
+// when its ctx ends). The lock expires after FetchLease if its holder
+// crashes.
+func ExamplePolicyStore_LockFetch() {
+	rc := redis.NewClient(&redis.Options{Addr: sharedAddr})
+	defer rc.Close()
+	mta1 := redisstore.NewPolicyStore(rc, "example-lock:")
+	mta2 := redisstore.NewPolicyStore(rc, "example-lock:")
+	mta1.FetchLease = 30 * time.Second // at least the Caches' Config.Timeout
+
+	ctx := context.Background()
+	unlock, err := mta1.LockFetch(ctx, "example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("held:", rc.Exists(ctx, "example-lock:lock:example.com").Val() == 1)
+	wait, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	_, err = mta2.LockFetch(wait, "example.com")
+	fmt.Println("mta2 gave up waiting:", errors.Is(err, context.DeadlineExceeded))
+	unlock() // after storing the fetched policy
+	fmt.Println("held after unlock:", rc.Exists(ctx, "example-lock:lock:example.com").Val() == 1)
+	// Output:
+	// held: true
+	// mta2 gave up waiting: true
+	// held after unlock: false
 }

@@ -2,11 +2,13 @@ package redisstore_test
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/smtpsec/smtpsec/examples/demo/world"
+	"github.com/smtpsec/smtpsec/policycache"
 	"github.com/smtpsec/smtpsec/redisstore"
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
@@ -14,28 +16,39 @@ import (
 // DayLeader is the fleet's tlsrpt.DayLeader (Outbox.Leader).
 var _ tlsrpt.DayLeader = (*redisstore.DayLeader)(nil)
 
-// Two MTAs run the daily job at the same instant: one leads, makes one
-// report per domain from both MTAs' counts and enqueues them; the other
-// sees the job taken or done and makes none.
+// Two MTAs run the daily job, tlsrpt.Outbox.RunOnce, at the same instant
+// against one Redis, each with its own Collector on a shared ResultStore,
+// its own outbox directory and its own DayLeader: the fleet enqueues and
+// delivers exactly one report per policy domain, carrying both MTAs'
+// counts. Run again later, neither makes another.
 func TestLeaderOneReportPerDomain(t *testing.T) {
 	ctx := context.Background()
 	rc := client(t, sharedAddr)
 	pfx := prefix(t)
 	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	clock := world.NewClock(day.Add(12 * time.Hour))
-	var mu sync.Mutex
-	var outbox []*tlsrpt.Report
-	start := make(chan struct{})
-	var wg sync.WaitGroup
+	w, err := world.New(day.Add(12 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	for _, d := range fleetDomains {
+		// The world's receiver, tlsrpt.example.com, takes the reports.
+		w.DNS.SetTXT("_smtp._tls."+d, world.TTL, "v=TLSRPTv1; rua=https://"+world.ReportHost+"/v1/tlsrpt")
+	}
+	var outboxes []*tlsrpt.Outbox
 	for m := range 2 {
 		c := &tlsrpt.Collector{OrganizationName: "Fleet", ContactInfo: "mailto:tlsrpt@fleet.example",
-			Store: redisstore.NewResultStore(rc, pfx, 0, nil), Now: clock.Now}
+			Store: redisstore.NewResultStore(rc, pfx, 0, nil), Now: w.Clock.Now, Logger: discard()}
 		for _, d := range fleetDomains {
 			pc := c.Counter(tlsrpt.AppliedPolicy{Type: tlsrpt.PolicySTS, Domain: d, PolicyString: []string{"version: STSv1", "mode: testing"}})
 			for range m + 1 {
 				pc.Success()
 			}
+			pc.Failure(tlsrpt.FailureDetail{ResultType: tlsrpt.ResultCertificateExpired,
+				SendingMTAIP: netip.MustParseAddr("192.0.2.1"), ReceivingMXHostname: world.MX2})
 		}
+		// The MTAs flush every few minutes; the last flush of the day
+		// is done before the daily job (tlsrpt.ReportDelay).
 		if err := c.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -43,42 +56,68 @@ func TestLeaderOneReportPerDomain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Go(func() {
-			<-start
-			ok, err := l.Lead(ctx, day)
-			if err != nil || !ok {
-				if err != nil {
-					t.Error(err)
-				}
-				return
-			}
-			reports, err := c.Reports(ctx, day)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			outbox = append(outbox, reports...)
-			mu.Unlock()
-			if err := l.Done(ctx, day); err != nil {
-				t.Error(err)
-			}
+		outboxes = append(outboxes, &tlsrpt.Outbox{
+			Store:       tlsrpt.DirOutbox(t.TempDir()),
+			Sender:      &tlsrpt.Sender{From: "tlsrpt@fleet.example", HTTPClient: w.HTTPClient(), Logger: discard()},
+			Resolver:    &policycache.DNSResolver{Servers: []string{w.DNS.Addr}, Timeout: 5 * time.Second, Attempts: 2},
+			Collector:   c,
+			Leader:      l,
+			StartWindow: -1, // deliver at once
+			Now:         w.Clock.Now,
+			Logger:      discard(),
 		})
 	}
-	clock.Advance(13 * time.Hour) // the day is over for both
-	close(start)
-	wg.Wait()
-	if len(outbox) != len(fleetDomains) {
-		t.Fatalf("%d reports enqueued, want one per domain (%d)", len(outbox), len(fleetDomains))
-	}
-	for _, r := range outbox {
-		if n := r.Policies[0].Summary.TotalSuccessfulSessionCount; n != 3 {
-			t.Errorf("%s: %d sessions, want 3 (1 + 2 from the two MTAs)", r.Policies[0].Policy.Domain, n)
+	runAll := func() {
+		t.Helper()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, o := range outboxes {
+			wg.Go(func() {
+				<-start
+				if _, err := o.RunOnce(ctx); err != nil {
+					t.Errorf("MTA %d: RunOnce: %v", i, err)
+				}
+			})
 		}
+		close(start)
+		wg.Wait()
+	}
+	w.Clock.Advance(12*time.Hour + tlsrpt.ReportDelay) // the day's reports are due
+	runAll()
+	w.Clock.Advance(tlsrpt.ReportDelay) // the time a non-leader looks again
+	runAll()
+
+	got := map[string]tlsrpt.Summary{}
+	for _, r := range w.Reports() {
+		for _, p := range r.Policies {
+			if _, dup := got[p.Policy.Domain]; dup {
+				t.Errorf("a second report for %s", p.Policy.Domain)
+			}
+			got[p.Policy.Domain] = p.Summary
+		}
+	}
+	for _, d := range fleetDomains {
+		if want := (tlsrpt.Summary{TotalSuccessfulSessionCount: 3, TotalFailureSessionCount: 2}); got[d] != want {
+			t.Errorf("%s: delivered %+v, want the fleet's sums %+v (1 + 2 successes, 1 + 1 failures)", d, got[d], want)
+		}
+	}
+	if len(got) != len(fleetDomains) {
+		t.Errorf("reports for %d domains delivered, want %d", len(got), len(fleetDomains))
+	}
+	enqueued := 0
+	for _, o := range outboxes {
+		entries, err := o.Entries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enqueued += len(entries)
+	}
+	if enqueued != len(fleetDomains) {
+		t.Errorf("%d reports enqueued by the fleet, want one per domain (%d)", enqueued, len(fleetDomains))
 	}
 	late, _ := redisstore.NewDayLeader(rc, pfx, time.Minute)
 	if ok, err := late.Lead(ctx, day); ok || err != nil {
-		t.Errorf("Lead after Done = %v, %v; want false", ok, err)
+		t.Errorf("Lead after the job = %v, %v; want false", ok, err)
 	}
 }
 

@@ -27,8 +27,18 @@ const maxListed = 100000
 // policycache.ExpiringStore, and a policycache.StoreLister so that a
 // restarted MTA refreshes the fleet's policies before they are needed.
 //
-// A PolicyStore is safe for concurrent use. Create it with NewPolicyStore.
+// It is also a policycache.FetchLocker: when MTAs meet a new policy id at
+// the same instant, one of them fetches it while the others wait for its
+// lock and then read what it stored (see LockFetch).
+//
+// A PolicyStore is safe for concurrent use. Create it with NewPolicyStore,
+// and set FetchLease before first use if needed.
 type PolicyStore struct {
+	// FetchLease is how long a fetch lock lasts unless released: at
+	// least the Caches' policycache.Config.Timeout. Zero means
+	// DefaultFetchLease.
+	FetchLease time.Duration
+
 	client redis.UniversalClient
 	prefix string
 }
@@ -131,4 +141,5 @@ func globEscape(s string) string {
 var (
 	_ policycache.ExpiringStore = (*PolicyStore)(nil)
 	_ policycache.StoreLister   = (*PolicyStore)(nil)
+	_ policycache.FetchLocker   = (*PolicyStore)(nil)
 )

@@ -83,3 +83,11 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 `)
+
+// unlockScript releases a fetch lock if it is still the caller's.
+//
+// KEYS: 1 lock. ARGV: 1 token. Returns 1 when it deleted the lock.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
