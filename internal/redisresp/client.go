@@ -93,13 +93,26 @@ func (c *Client) Do(ctx context.Context, args ...string) (Reply, error) {
 		if err == nil {
 			return r, nil
 		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		if cerr := ctxErr(ctx); cerr != nil {
+			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return Reply{}, fmt.Errorf("redisresp: %s: %w", args[0], err)
 	}
 	c.put(cn)
 	return r, err
+}
+
+// ctxErr is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed: the connection's deadline, set to the same instant, may
+// fire before ctx's own timer does.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // get returns an idle connection or a new one.
