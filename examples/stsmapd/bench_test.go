@@ -9,7 +9,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
 	"time"
+
+	"github.com/smtpsec/smtpsec/internal/loopback"
 )
 
 // benchDomains is the warm set of the benchmarks.
@@ -99,9 +102,9 @@ func BenchmarkSocketmapLoad(b *testing.B) {
 		})
 	}
 	b.Run("echo/tcp/depth=1", func(b *testing.B) {
-		ln := echoServer(b, "OK secure match=mx1.d0000.many.test servername=hostname")
+		addr := echoServer(b, "OK secure match=mx1.d0000.many.test servername=hostname")
 		reqs := [][]byte{[]byte(netstring("postfix d0000.many.test"))}
-		runLoad(b, "tcp", ln.Addr().String(), reqs, 1)
+		runLoad(b, "tcp", addr, reqs, 1)
 	})
 }
 
@@ -172,36 +175,21 @@ func runLoad(b *testing.B, network, addr string, reqs [][]byte, depth int) {
 
 // echoServer serves netstrings on a loopback port, answering each with
 // reply, batching the replies of pipelined requests as the daemon does.
-func echoServer(b *testing.B, reply string) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
+func echoServer(b *testing.B, reply string) string {
 	out := []byte(netstring(reply))
-	go func() {
+	return loopback.TCP(b, func(c net.Conn) {
+		br, bw := bufio.NewReaderSize(c, ioBufferSize), bufio.NewWriterSize(c, ioBufferSize)
+		req := make([]byte, maxRequest+1)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if br.Buffered() == 0 && bw.Flush() != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br, bw := bufio.NewReaderSize(c, ioBufferSize), bufio.NewWriterSize(c, ioBufferSize)
-				req := make([]byte, maxRequest+1)
-				for {
-					if br.Buffered() == 0 && bw.Flush() != nil {
-						return
-					}
-					if _, err := readNetstring(br, req); err != nil {
-						return
-					}
-					bw.Write(out)
-				}
-			}()
+			if _, err := readNetstring(br, req); err != nil {
+				return
+			}
+			bw.Write(out)
 		}
-	}()
-	return ln
+	})
 }
 
 // readReplyInto reads one netstring reply into buf without allocating.
