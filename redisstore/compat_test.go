@@ -17,10 +17,10 @@ import (
 // keys and keep each other's expiry, on one Redis and prefix.
 func TestPolicyStoreCompat(t *testing.T) {
 	ctx := context.Background()
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	p := prefix(t)
 	ours := redisstore.NewPolicyStore(rc, p)
-	opts, err := redisresp.ParseURL("redis://" + sharedAddr)
+	opts, err := redisresp.ParseURL("redis://" + shared.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +87,8 @@ func TestPolicyStoreCompat(t *testing.T) {
 func TestFetchLockCompat(t *testing.T) {
 	ctx := context.Background()
 	p := prefix(t)
-	ours := redisstore.NewPolicyStore(client(t, sharedAddr), p)
-	opts, err := redisresp.ParseURL("redis://" + sharedAddr)
+	ours := redisstore.NewPolicyStore(client(t, shared.Addr), p)
+	opts, err := redisresp.ParseURL("redis://" + shared.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpsec/smtpsec/internal/redistest"
 	"github.com/smtpsec/smtpsec/redisstore"
 )
 
@@ -13,7 +14,7 @@ import (
 // waits until its ctx ends. Unlocking frees it for the next.
 func TestFetchLockExclusive(t *testing.T) {
 	ctx := context.Background()
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	pfx := prefix(t)
 	a, b := redisstore.NewPolicyStore(rc, pfx), redisstore.NewPolicyStore(rc, pfx)
 	unlock, err := a.LockFetch(ctx, "example.com")
@@ -53,7 +54,7 @@ func TestFetchLockExclusive(t *testing.T) {
 // crashed holder's late unlock does not release the new holder's lock.
 func TestFetchLockLeaseExpires(t *testing.T) {
 	ctx := context.Background()
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	pfx := prefix(t)
 	crashed := redisstore.NewPolicyStore(rc, pfx)
 	crashed.FetchLease = 100 * time.Millisecond
@@ -87,9 +88,11 @@ func TestFetchLockLeaseExpires(t *testing.T) {
 // With Redis unreachable, LockFetch fails (after go-redis's own retries) instead of waiting: the
 // Cache then fetches without the lock.
 func TestFetchLockRedisDown(t *testing.T) {
-	s := newServer(t)
+	s := redistest.Start(t)
 	rc := client(t, s.Addr)
-	s.Stop(false)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	ps := redisstore.NewPolicyStore(rc, prefix(t))
 	if _, err := ps.LockFetch(context.Background(), "example.com"); err == nil {
 		t.Fatal("LockFetch with Redis down succeeded")
