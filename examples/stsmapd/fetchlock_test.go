@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/smtpsec/smtpsec/internal/redisresp"
 	"github.com/smtpsec/smtpsec/internal/redistest"
+	"github.com/smtpsec/smtpsec/policycache"
 )
 
 // TestRedisFetchLock: two daemons on one Redis store, each with many
@@ -85,5 +88,49 @@ func TestRedisFetchLock(t *testing.T) {
 	r, err := c.Do(context.Background(), "EXISTS", "fleet:lock:"+domain)
 	if err != nil || r.Int != 0 {
 		t.Errorf("EXISTS fleet:lock:%s = %+v, %v; want 0 (unlocked)", domain, r, err)
+	}
+}
+
+// TestCountingStoreLockFetch: the Redis store's LockFetch counts a Redis
+// failure in stsmapd_store_errors_total, not a wait that ended with its
+// ctx while another process held the lock.
+func TestCountingStoreLockFetch(t *testing.T) {
+	s := redistest.Start(t)
+	sk, err := parseStore("redis://" + s.Addr + "?prefix=fleet:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	st, c, err := openStore(sk, time.Minute, &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fl, ok := st.(policycache.FetchLocker)
+	if !ok {
+		t.Fatalf("the Redis store %T is not a policycache.FetchLocker", st)
+	}
+	ctx := context.Background()
+	unlock, err := fl.LockFetch(ctx, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := fl.LockFetch(short, "example.com"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("LockFetch of a held lock = %v, want the end of its ctx", err)
+	}
+	if n.Load() != 0 {
+		t.Errorf("a wait for another's lock counted as %d store errors", n.Load())
+	}
+	unlock()
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.LockFetch(ctx, "example.com"); err == nil {
+		t.Fatal("LockFetch with Redis down succeeded")
+	}
+	if n.Load() != 1 {
+		t.Errorf("LockFetch with Redis down counted %d store errors, want 1", n.Load())
 	}
 }

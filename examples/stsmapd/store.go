@@ -147,7 +147,7 @@ func (s countingStore) Keys(ctx context.Context) ([]string, error) {
 // holds the lock that long) is not a Redis failure and is not counted.
 func (s countingStore) LockFetch(ctx context.Context, key string) (unlock func(), err error) {
 	unlock, err = s.next.LockFetch(ctx, key)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		s.n.Add(1)
 	}
 	return unlock, err

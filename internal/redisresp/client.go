@@ -93,13 +93,26 @@ func (c *Client) Do(ctx context.Context, args ...string) (Reply, error) {
 		if err == nil {
 			return r, nil
 		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		if cerr := ended(ctx); cerr != nil {
+			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return Reply{}, fmt.Errorf("redisresp: %s: %w", args[0], err)
 	}
 	c.put(cn)
 	return r, err
+}
+
+// ended returns ctx.Err(), or context.DeadlineExceeded once the deadline
+// of ctx has passed: the connection's deadline, which is ctx's, may
+// fire before ctx's own timer marks it done.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // get returns an idle connection or a new one.
