@@ -2,12 +2,12 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/smtpsec/smtpsec/internal/redisresp"
+	"github.com/smtpsec/smtpsec/internal/redistest"
 	"github.com/smtpsec/smtpsec/policycache"
 	"github.com/smtpsec/smtpsec/redisstore"
 )
@@ -83,50 +83,20 @@ func TestPolicyStoreCompat(t *testing.T) {
 // TestFetchLockCompat: the fetch lock of the core module's internal
 // Redis store (stsmapd's) and PolicyStore.LockFetch are one lock per key
 // on one Redis and prefix: a lock held through either blocks the other,
-// and a waiter of either gets it once the holder unlocks.
+// a waiter of either gets it once the holder unlocks, and neither
+// releases the other's lock (redistest.CheckFetchLock, each side holding
+// in turn).
 func TestFetchLockCompat(t *testing.T) {
-	ctx := context.Background()
-	p := prefix(t)
-	ours := redisstore.NewPolicyStore(client(t, shared.Addr), p)
 	opts, err := redisresp.ParseURL("redis://" + shared.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ic := redisresp.NewClient(opts)
 	defer ic.Close()
-	internal := redisresp.NewPolicyStore(ic, p)
-
-	for _, tt := range []struct {
-		name           string
-		holder, waiter policycache.FetchLocker
-	}{
-		{"internal holds, redisstore waits", internal, ours},
-		{"redisstore holds, internal waits", ours, internal},
-	} {
-		unlock, err := tt.holder.LockFetch(ctx, "example.com")
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-		_, err = tt.waiter.LockFetch(short, "example.com")
-		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("%s: LockFetch of the held lock = %v, want the end of its ctx", tt.name, err)
-		}
-		got := make(chan error, 1)
-		go func() {
-			// The minute only bounds a hang: the wait ends with unlock.
-			wait, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			next, err := tt.waiter.LockFetch(wait, "example.com")
-			if err == nil {
-				next()
-			}
-			got <- err
-		}()
-		unlock()
-		if err := <-got; err != nil {
-			t.Fatalf("%s: the waiter after unlock: %v", tt.name, err)
-		}
+	internal := func(prefix string, lease time.Duration) policycache.FetchLocker {
+		ps := redisresp.NewPolicyStore(ic, prefix)
+		ps.FetchLease = lease
+		return ps
 	}
+	redistest.CheckFetchLock(t, shared, prefix(t), internal, lockerOn(client(t, shared.Addr)))
 }
