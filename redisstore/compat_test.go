@@ -8,7 +8,6 @@ import (
 
 	"github.com/smtpsec/smtpsec/internal/redisresp"
 	"github.com/smtpsec/smtpsec/internal/redistest"
-	"github.com/smtpsec/smtpsec/policycache"
 	"github.com/smtpsec/smtpsec/redisstore"
 )
 
@@ -87,16 +86,5 @@ func TestPolicyStoreCompat(t *testing.T) {
 // releases the other's lock (redistest.CheckFetchLock, each side holding
 // in turn).
 func TestFetchLockCompat(t *testing.T) {
-	opts, err := redisresp.ParseURL("redis://" + shared.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic := redisresp.NewClient(opts)
-	defer ic.Close()
-	internal := func(prefix string, lease time.Duration) policycache.FetchLocker {
-		ps := redisresp.NewPolicyStore(ic, prefix)
-		ps.FetchLease = lease
-		return ps
-	}
-	redistest.CheckFetchLock(t, shared, prefix(t), internal, lockerOn(client(t, shared.Addr)))
+	redistest.CheckFetchLock(t, shared, prefix(t), redistest.RespLocker(t, shared), lockerOn(client(t, shared.Addr)))
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/smtpsec/smtpsec/internal/redisresp"
 	"github.com/smtpsec/smtpsec/internal/redistest"
-	"github.com/smtpsec/smtpsec/policycache"
 )
 
 // TestFetchLock: the fleet's fetch lock of two processes' PolicyStores
@@ -16,17 +14,7 @@ import (
 // expiring with its lease, released only by its owner.
 func TestFetchLock(t *testing.T) {
 	s := redistest.Start(t)
-	redistest.CheckFetchLock(t, s, "fleet:", lockerOn(t, s), lockerOn(t, s))
-}
-
-// lockerOn returns a maker of PolicyStores of one process on s.
-func lockerOn(t testing.TB, s *redistest.Server) redistest.NewFetchLocker {
-	c := newClient(t, "redis://"+s.Addr)
-	return func(prefix string, lease time.Duration) policycache.FetchLocker {
-		ps := redisresp.NewPolicyStore(c, prefix)
-		ps.FetchLease = lease
-		return ps
-	}
+	redistest.CheckFetchLock(t, s, "fleet:", redistest.RespLocker(t, s), redistest.RespLocker(t, s))
 }
 
 // TestFetchLockUnlockAfterCancel: unlock works after the ctx of

@@ -15,6 +15,19 @@ import (
 // lease (zero: its default).
 type NewFetchLocker func(prefix string, lease time.Duration) policycache.FetchLocker
 
+// RespLocker returns a NewFetchLocker of one process using the core's
+// internal Redis store, redisresp.PolicyStore, on s; its client is
+// closed when the test ends.
+func RespLocker(t testing.TB, s *Server) NewFetchLocker {
+	c := redisresp.NewClient(redisresp.Options{Addr: s.Addr})
+	t.Cleanup(func() { c.Close() })
+	return func(prefix string, lease time.Duration) policycache.FetchLocker {
+		ps := redisresp.NewPolicyStore(c, prefix)
+		ps.FetchLease = lease
+		return ps
+	}
+}
+
 // CheckFetchLock checks on s the fleet's fetch lock of the Redis stores
 // made by a and b, as two processes (of one implementation or of two:
 // the redisstore module's PolicyStore and the core's internal one must
