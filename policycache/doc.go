@@ -157,8 +157,8 @@
 //
 // Memory is bounded by Config.MaxMemory (DefaultMaxMemory, 64 MiB): the
 // cache estimates what each policy domain keeps alive (its policy's text,
-// 16 bytes per line and mx pattern, the error it reports and about 1 KiB
-// of bookkeeping) and, past the bound, forgets the least recently used
+// 16 bytes per line and mx pattern, the error it reports and 640 bytes of
+// bookkeeping) and, past the bound, forgets the least recently used
 // domains until it is an eighth under it. A Lookup hit only stamps the
 // domain's last use (an atomic store, at most once per clock tick), and the
 // eviction pass runs in the discovery that crossed the bound, so hits stay
@@ -167,17 +167,25 @@
 // back and applies it even when DNS and the policy host fail (fail-closed,
 // §3.3). What eviction loses is the DNS answer's freshness (the TXT record
 // is checked again), the pacing of a failed fetch, and the background
-// refresh, which resumes once the domain is looked up again. A policy is
-// held as one copy of its text: the Store's form of the entry, of which the
-// policy's strings and the TLS-RPT policy-string lines are substrings, and
-// which the default MemoryStore keeps without copying. MaxMemory does not
-// cover the Store: a MemoryStore keeps that one copy of every policy it is
-// given (at most 64 KiB each, usually a few hundred bytes), so a cache that
-// must bound the process's memory whatever the domains it talks to uses a
-// DirStore or a shared Store. Measured with 2 000 domains serving 64 KiB
-// policies and MaxMemory a quarter of their text: a DirStore cache keeps
-// MaxMemory, a MemoryStore one the text once plus the bound (before these
-// bounds: 3.9 times the text with a MemoryStore, 2.8 with a DirStore).
+// refresh, which resumes once the domain is looked up again.
+//
+// A policy in memory is held as one copy of its text, of which the
+// policy's strings and the TLS-RPT policy-string lines are substrings:
+// with a MemoryStore, the Store's form of the entry, which the MemoryStore
+// keeps without copying; with other Stores, only the policy's canonical
+// form. MaxMemory does not cover the Store: a MemoryStore keeps that one
+// copy of every policy it is given (at most 64 KiB each, usually a few
+// hundred bytes). With no Store at all (Config.Store nil) the cache keeps
+// the policies it evicts itself, in a compact form (canonical text, id and
+// times, about 200 bytes for a usual policy) dropped at their expiry: 100
+// 000 policies with MaxMemory 16 MiB took 33 MiB of heap, against 79 MiB
+// with all of them ready for a hit (stsmapd's BenchmarkMemory100k). A cache
+// that must bound the process's memory whatever the domains it talks to
+// uses a DirStore or a shared Store. Measured with 2 000 domains serving
+// 64 KiB policies and MaxMemory a quarter of their text: a DirStore cache
+// keeps MaxMemory, a MemoryStore one the text once plus the bound (before
+// these bounds: 3.9 times the text with a MemoryStore, 2.8 with a
+// DirStore).
 //
 // Discoveries are bounded by Config.MaxDiscoveries (DefaultMaxDiscoveries,
 // 64) for Lookups, plus 8 background refreshes. A discovery runs in one

@@ -136,8 +136,9 @@
 // the store when asked for again. With "memory" they stay in the process
 // in a compact form (canonical text, id and times: about 200 bytes each,
 // dropped at their expiry), so 100 000 cached policies fit in under
-// 64 MiB of RSS (BenchmarkMemory100k); the first lookup of such a domain
-// parses its policy again (a few microseconds, no network). For large
+// 64 MiB of RSS (BenchmarkMemory100k); the next lookup of such a domain
+// is a discovery whose TXT query confirms the kept policy (no fetch), as
+// with a store on disk. For large
 // sending volumes use dir:PATH or Redis.
 //
 // A Redis store is the fleet cache of the redisstore module: with

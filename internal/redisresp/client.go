@@ -93,7 +93,7 @@ func (c *Client) Do(ctx context.Context, args ...string) (Reply, error) {
 		if err == nil {
 			return r, nil
 		}
-		if cerr := ended(ctx); cerr != nil {
+		if cerr := ctxErr(ctx); cerr != nil {
 			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return Reply{}, fmt.Errorf("redisresp: %s: %w", args[0], err)
@@ -102,10 +102,10 @@ func (c *Client) Do(ctx context.Context, args ...string) (Reply, error) {
 	return r, err
 }
 
-// ended returns ctx.Err(), or context.DeadlineExceeded once the deadline
-// of ctx has passed: the connection's deadline, which is ctx's, may
-// fire before ctx's own timer marks it done.
-func ended(ctx context.Context) error {
+// ctxErr is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed: the connection's deadline, set to the same instant, may
+// fire before ctx's own timer does.
+func ctxErr(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
