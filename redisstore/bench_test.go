@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/smtpsec/smtpsec/examples/demo/world"
+	"github.com/smtpsec/smtpsec/internal/redistest"
 	"github.com/smtpsec/smtpsec/policycache"
 	"github.com/smtpsec/smtpsec/redisstore"
 	"github.com/smtpsec/smtpsec/tlsrpt"
@@ -20,7 +21,7 @@ import (
 // trip. Reported as ms/flush; the recording is not timed.
 func BenchmarkFlush10000Policies(b *testing.B) {
 	ctx := context.Background()
-	srv := newServer(b) // a server of its own, for its command statistics
+	srv := redistest.Start(b) // a server of its own, for its command statistics
 	rc := client(b, srv.Addr)
 	pfx := prefix(b)
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -77,7 +78,7 @@ func BenchmarkLookupHit(b *testing.B) {
 		store func() policycache.Store
 	}{
 		{"MemoryStore", func() policycache.Store { return new(policycache.MemoryStore) }},
-		{"RedisStore", func() policycache.Store { return redisstore.NewPolicyStore(client(b, sharedAddr), prefix(b)) }},
+		{"RedisStore", func() policycache.Store { return redisstore.NewPolicyStore(client(b, shared.Addr), prefix(b)) }},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			w := newFleetWorld(b, time.Now())
@@ -101,7 +102,7 @@ func BenchmarkLookupHit(b *testing.B) {
 // cost a miss that fetches adds (two round trips to the local Redis).
 func BenchmarkLockFetch(b *testing.B) {
 	ctx := context.Background()
-	s := redisstore.NewPolicyStore(client(b, sharedAddr), prefix(b))
+	s := redisstore.NewPolicyStore(client(b, shared.Addr), prefix(b))
 	b.ReportAllocs()
 	for b.Loop() {
 		unlock, err := s.LockFetch(ctx, "example.com")

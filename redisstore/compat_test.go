@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/smtpsec/smtpsec/internal/redisresp"
+	"github.com/smtpsec/smtpsec/internal/redistest"
 	"github.com/smtpsec/smtpsec/redisstore"
 )
 
@@ -15,10 +16,10 @@ import (
 // keys and keep each other's expiry, on one Redis and prefix.
 func TestPolicyStoreCompat(t *testing.T) {
 	ctx := context.Background()
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	p := prefix(t)
 	ours := redisstore.NewPolicyStore(rc, p)
-	opts, err := redisresp.ParseURL("redis://" + sharedAddr)
+	opts, err := redisresp.ParseURL("redis://" + shared.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,4 +77,14 @@ func TestPolicyStoreCompat(t *testing.T) {
 	if _, err := ours.Get(ctx, "a.example"); err == nil {
 		t.Error("redisstore still reads the entry internal deleted")
 	}
+}
+
+// TestFetchLockCompat: the fetch lock of the core module's internal
+// Redis store (stsmapd's) and PolicyStore.LockFetch are one lock per key
+// on one Redis and prefix: a lock held through either blocks the other,
+// a waiter of either gets it once the holder unlocks, and neither
+// releases the other's lock (redistest.CheckFetchLock, each side holding
+// in turn).
+func TestFetchLockCompat(t *testing.T) {
+	redistest.CheckFetchLock(t, shared, prefix(t), redistest.RespLocker(t, shared), lockerOn(client(t, shared.Addr)))
 }

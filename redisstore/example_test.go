@@ -16,7 +16,7 @@ import (
 // Every MTA of the fleet gives its Cache a PolicyStore on the same Redis
 // and prefix; the Cache reads and writes it, and a hit stays in memory.
 func ExampleNewPolicyStore() {
-	rc := redis.NewClient(&redis.Options{Addr: sharedAddr}) // your Redis
+	rc := redis.NewClient(&redis.Options{Addr: shared.Addr}) // your Redis
 	defer rc.Close()
 	store := redisstore.NewPolicyStore(rc, "example-policies:")
 	cfg := policycache.Config{Store: store} // plus Resolver, HTTPClient, ...
@@ -33,7 +33,7 @@ func ExampleNewPolicyStore() {
 // Two MTAs count into one ResultStore; a Flush is idempotent, and the
 // reports hold the fleet's sums.
 func ExampleNewResultStore() {
-	rc := redis.NewClient(&redis.Options{Addr: sharedAddr})
+	rc := redis.NewClient(&redis.Options{Addr: shared.Addr})
 	defer rc.Close()
 	store := redisstore.NewResultStore(rc, "example-results:", 0, nil)
 	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
@@ -56,7 +56,7 @@ func ExampleNewResultStore() {
 
 // Each MTA asks its DayLeader before the daily job; one leads.
 func ExampleNewDayLeader() {
-	rc := redis.NewClient(&redis.Options{Addr: sharedAddr})
+	rc := redis.NewClient(&redis.Options{Addr: shared.Addr})
 	defer rc.Close()
 	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()
@@ -78,7 +78,7 @@ func ExampleNewDayLeader() {
 // when its ctx ends). The lock expires after FetchLease if its holder
 // crashes.
 func ExamplePolicyStore_LockFetch() {
-	rc := redis.NewClient(&redis.Options{Addr: sharedAddr})
+	rc := redis.NewClient(&redis.Options{Addr: shared.Addr})
 	defer rc.Close()
 	mta1 := redisstore.NewPolicyStore(rc, "example-lock:")
 	mta2 := redisstore.NewPolicyStore(rc, "example-lock:")

@@ -128,7 +128,7 @@ type child struct {
 func startChild(t *testing.T, name, prefix, journal string, rounds int) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+name, childAddr+"="+sharedAddr, childPrefix+"="+prefix,
+	cmd.Env = append(os.Environ(), childEnv+"="+name, childAddr+"="+shared.Addr, childPrefix+"="+prefix,
 		childJournal+"="+journal, childRounds+"="+strconv.Itoa(rounds))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -182,7 +182,7 @@ func TestFleetProcessesKilledMidFlush(t *testing.T) {
 		}
 	}
 
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	want := map[string][2]int64{}
 	unacked := 0
 	for _, j := range journals {

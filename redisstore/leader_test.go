@@ -23,7 +23,7 @@ var _ tlsrpt.DayLeader = (*redisstore.DayLeader)(nil)
 // counts. Run again later, neither makes another.
 func TestLeaderOneReportPerDomain(t *testing.T) {
 	ctx := context.Background()
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	pfx := prefix(t)
 	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	w, err := world.New(day.Add(12 * time.Hour))
@@ -125,7 +125,7 @@ func TestLeaderOneReportPerDomain(t *testing.T) {
 // then another MTA leads. A leader asking again extends its own lease.
 func TestLeaderLeaseExpires(t *testing.T) {
 	ctx := context.Background()
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	pfx := prefix(t)
 	day := time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
 	crashed, _ := redisstore.NewDayLeader(rc, pfx, 100*time.Millisecond)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/smtpsec/smtpsec/examples/demo/world"
+	"github.com/smtpsec/smtpsec/internal/redistest"
 	"github.com/smtpsec/smtpsec/redisstore"
 	"github.com/smtpsec/smtpsec/tlsrpt"
 )
@@ -19,7 +20,7 @@ import (
 // back every session recorded is counted exactly once.
 func TestRedisStoppedAndRestarted(t *testing.T) {
 	ctx := context.Background()
-	srv := newServer(t)
+	srv := redistest.Start(t)
 	rc := redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: time.Second, MaxRetries: 1})
 	t.Cleanup(func() { rc.Close() })
 	w := newFleetWorld(t, time.Now())
@@ -43,7 +44,11 @@ func TestRedisStoppedAndRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.Stop(true) // written to its directory, as a restarted Redis with persistence would have it
+	// Written to its directory, as a restarted Redis with persistence
+	// would have it.
+	if err := srv.StopSaving(); err != nil {
+		t.Fatal(err)
+	}
 	lookup("hit during the outage")
 	w.Clock.Advance(10 * time.Minute) // past the TXT TTL: a DNS check, no Redis needed
 	lookup("TXT check during the outage")

@@ -13,7 +13,7 @@ import (
 )
 
 func redisstorePolicyStore(t testing.TB, pfx string) *redisstore.PolicyStore {
-	return redisstore.NewPolicyStore(client(t, sharedAddr), pfx)
+	return redisstore.NewPolicyStore(client(t, shared.Addr), pfx)
 }
 
 // The PolicyStore keeps bytes under the prefix, expires them when asked,
@@ -22,7 +22,7 @@ func TestPolicyStore(t *testing.T) {
 	ctx := context.Background()
 	base := prefix(t)
 	pfx := base + "[x]*"
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	s := redisstore.NewPolicyStore(rc, pfx)
 	if _, err := s.Get(ctx, "example.com"); !errors.Is(err, policycache.ErrCacheMiss) {
 		t.Fatalf("Get of a missing key: %v", err)
@@ -77,7 +77,7 @@ func TestPolicyStore(t *testing.T) {
 func TestCacheStoresWithExpiry(t *testing.T) {
 	w := newFleetWorld(t, time.Now())
 	pfx := prefix(t)
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	c := w.cache(t, redisstore.NewPolicyStore(rc, pfx), w.Clock.Now, discard())
 	if _, err := c.Lookup(context.Background(), "example.com"); err != nil {
 		t.Fatal(err)

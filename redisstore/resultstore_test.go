@@ -44,7 +44,7 @@ func (s *lostAck) AddBatch(ctx context.Context, id string, day time.Time, result
 // between follows in a batch of its own.
 func TestFlushRetryAfterLostAck(t *testing.T) {
 	ctx := context.Background()
-	store := &lostAck{ResultStore: redisstore.NewResultStore(client(t, sharedAddr), prefix(t), 0, nil)}
+	store := &lostAck{ResultStore: redisstore.NewResultStore(client(t, shared.Addr), prefix(t), 0, nil)}
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	c := &tlsrpt.Collector{Store: store, Now: func() time.Time { return now }}
 	pc := c.Counter(testPolicy)
@@ -84,7 +84,7 @@ func TestFlushRetryAfterLostAck(t *testing.T) {
 // Delete work on whole days.
 func TestResultStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	s := redisstore.NewResultStore(client(t, sharedAddr), prefix(t), 0, nil)
+	s := redisstore.NewResultStore(client(t, shared.Addr), prefix(t), 0, nil)
 	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	d := tlsrpt.FailureDetail{ResultType: tlsrpt.ResultSTARTTLSNotSupported, SendingMTAIP: netip.MustParseAddr("2001:db8::1"),
 		ReceivingMXHostname: "mx.example.com", ReceivingIP: netip.MustParseAddr("192.0.2.7"), FailedSessionCount: 3,
@@ -135,7 +135,7 @@ func TestResultStoreRoundTrip(t *testing.T) {
 // goes beyond it together, keeping every session counted.
 func TestFailureDetailCapFleetWide(t *testing.T) {
 	ctx := context.Background()
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	pfx := prefix(t)
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	const limit = 4
@@ -175,7 +175,7 @@ func TestFailureDetailCapFleetWide(t *testing.T) {
 // A Flush of many policies is one round trip to Redis: one EVALSHA (after
 // the first, which may find the script not loaded yet and send it).
 func TestFlushIsOneRoundTrip(t *testing.T) {
-	rc := client(t, sharedAddr)
+	rc := client(t, shared.Addr)
 	trips := new(roundTrips)
 	rc.AddHook(trips)
 	ctx := context.Background()

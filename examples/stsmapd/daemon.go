@@ -84,7 +84,7 @@ func newDaemon(cfg Config, d deps, logOut io.Writer) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, redisClient, err := openStore(sk, &dm.metrics.storeErrors)
+	store, redisClient, err := openStore(sk, time.Duration(cfg.DiscoveryTimeout), &dm.metrics.storeErrors)
 	if err != nil {
 		return nil, err
 	}

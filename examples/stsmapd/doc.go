@@ -149,7 +149,11 @@
 // prefix (prefix + "policy:" + domain, the cache's bytes, expiring with the
 // policy), so several stsmapd instances and Go MTAs sharing the Redis fetch
 // each policy once between them, and a restarted daemon lists what the
-// fleet holds. The forms are redis://[[USER]:PASSWORD@]HOST[:PORT][/DB],
+// fleet holds. Before a fetch a daemon takes the fleet's fetch lock of the
+// domain, the one redisstore's PolicyStore takes (prefix + "lock:" +
+// domain, leased for discovery_timeout), then reads Redis again: daemons
+// and MTAs meeting a new policy id at the same moment fetch it once; if
+// the lock fails, the daemon fetches without it. The forms are redis://[[USER]:PASSWORD@]HOST[:PORT][/DB],
 // rediss://... (TLS, with the system CA pool) and
 // unix://[[USER]:PASSWORD@]/PATH?db=N, each with an optional prefix
 // parameter (default none, as redisstore.NewPolicyStore(rc, "")). The
@@ -176,7 +180,7 @@
 //     stsmapd_fetches_total, stsmapd_fetch_failures_total by reason,
 //     stsmapd_cache_domains (policy domains in memory), stsmapd_connections and the accepted and
 //     refused connection counters, stsmapd_bad_requests_total,
-//     stsmapd_store_errors_total (failed Redis reads and writes). GET /healthz
+//     stsmapd_store_errors_total (failed Redis reads, writes and locks). GET /healthz
 //     answers 200 "ok" while serving, 503 while draining.
 //   - Logs are log/slog text on standard error; level debug logs the
 //     decision of every lookup, with mode, id, expiry, freshness and error.

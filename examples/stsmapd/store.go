@@ -81,7 +81,9 @@ func redactStore(s string) string {
 // openStore returns the policy store of sk, and the Redis client to close
 // with it (nil for the other stores). Store errors are counted in
 // errCount; policycache logs them and goes on from memory and the network.
-func openStore(sk storeKind, errCount *atomic.Int64) (policycache.Store, *redisresp.Client, error) {
+// A Redis store's fetch lock is leased for discoveryTimeout, the longest
+// the Cache holds it.
+func openStore(sk storeKind, discoveryTimeout time.Duration, errCount *atomic.Int64) (policycache.Store, *redisresp.Client, error) {
 	switch {
 	case sk.dir != "":
 		if err := os.MkdirAll(sk.dir, 0o700); err != nil {
@@ -90,14 +92,16 @@ func openStore(sk storeKind, errCount *atomic.Int64) (policycache.Store, *redisr
 		return policycache.DirStore(sk.dir), nil, nil
 	case sk.redis != nil:
 		c := redisresp.NewClient(*sk.redis)
-		return countingStore{redisresp.NewPolicyStore(c, sk.prefix), errCount}, c, nil
+		ps := redisresp.NewPolicyStore(c, sk.prefix)
+		ps.FetchLease = discoveryTimeout
+		return countingStore{ps, errCount}, c, nil
 	}
 	// "memory": no Store, the Cache keeps evicted policies itself, compactly.
 	return nil, nil, nil
 }
 
 // countingStore is the Redis policy store counting its failures (a miss
-// is not one). It keeps the store's expiry and listing.
+// is not one). It keeps the store's expiry, listing and fetch lock.
 type countingStore struct {
 	next *redisresp.PolicyStore
 	n    *atomic.Int64
@@ -138,8 +142,20 @@ func (s countingStore) Keys(ctx context.Context) ([]string, error) {
 	return keys, s.count(err)
 }
 
+// LockFetch takes the fleet's fetch lock of key, the one the redisstore
+// module's PolicyStore takes. A wait that ends with ctx (another process
+// holds the lock that long) is not a Redis failure and is not counted.
+func (s countingStore) LockFetch(ctx context.Context, key string) (unlock func(), err error) {
+	unlock, err = s.next.LockFetch(ctx, key)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		s.n.Add(1)
+	}
+	return unlock, err
+}
+
 // Interfaces of policycache the countingStore keeps.
 var (
 	_ policycache.ExpiringStore = countingStore{}
 	_ policycache.StoreLister   = countingStore{}
+	_ policycache.FetchLocker   = countingStore{}
 )

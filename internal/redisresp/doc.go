@@ -1,8 +1,9 @@
 // Package redisresp is a small, strict Redis client for the programs of
 // the core module that must not depend on a full client (examples/stsmapd):
 // RESP2 over TCP, TLS or a unix socket, a bounded pool of connections, and
-// a policycache.Store with the data layout of the redisstore module's
-// PolicyStore, so that a Postfix daemon and Go MTAs share one fleet cache.
+// a policycache.Store with the data layout and the fetch lock of the
+// redisstore module's PolicyStore, so that a Postfix daemon and Go MTAs
+// share one fleet cache and fetch a new policy once between them.
 //
 // A Client sends one command at a time on a pooled connection:
 //

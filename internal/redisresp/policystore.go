@@ -27,9 +27,14 @@ const getRangeEnd = "1048576"
 // gives, under prefix + "policy:" + policy domain, expiring with their
 // policy (SET PX). Both stores read and write each other's entries, so
 // stsmapd and Go MTAs on redisstore share one fleet cache. It is a
-// policycache.ExpiringStore and a policycache.StoreLister, and safe for
-// concurrent use.
+// policycache.ExpiringStore, a policycache.StoreLister and a
+// policycache.FetchLocker, and safe for concurrent use.
 type PolicyStore struct {
+	// FetchLease is how long a fetch lock lasts unless released; zero
+	// means DefaultFetchLease. It must be at least the Caches'
+	// policycache.Config.Timeout. Set it before first use.
+	FetchLease time.Duration
+
 	c      *Client
 	prefix string
 }
@@ -104,7 +109,7 @@ func (s *PolicyStore) Delete(ctx context.Context, key string) error {
 // with SCAN, which does not block the server.
 func (s *PolicyStore) Keys(ctx context.Context) ([]string, error) {
 	full := s.key("")
-	pattern := globEscape(full) + "*"
+	pattern := scanPattern(full)
 	var keys []string
 	cursor := "0"
 	for {
@@ -129,20 +134,18 @@ func (s *PolicyStore) Keys(ctx context.Context) ([]string, error) {
 	}
 }
 
-// globEscape escapes the characters special in a SCAN MATCH pattern.
-func globEscape(s string) string {
-	const special = `*?[]\^`
-	if !strings.ContainsAny(s, special) {
-		return s
-	}
-	var b strings.Builder
-	for i := range len(s) {
-		if strings.IndexByte(special, s[i]) >= 0 {
-			b.WriteByte('\\')
+// scanPattern is a SCAN MATCH pattern matching at least every key that
+// starts with prefix: each character special in a pattern becomes '?'.
+// Keys filters what it returns by the exact prefix, so the pattern need
+// not escape anything.
+func scanPattern(prefix string) string {
+	p := []byte(prefix + "*")
+	for i, c := range p[:len(prefix)] {
+		if strings.IndexByte(`*?[]\^`, c) >= 0 {
+			p[i] = '?'
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
+	return string(p)
 }
 
 // Interfaces of policycache the PolicyStore implements.

@@ -23,7 +23,8 @@ func TestPolicyStore(t *testing.T) {
 	ctx := context.Background()
 	const prefix = "fl[e]et*?:"
 	st := redisresp.NewPolicyStore(c, prefix)
-	other := redisresp.NewPolicyStore(c, "fleet:") // would match an unescaped pattern
+	other := redisresp.NewPolicyStore(c, "fleet:")     // would match an unescaped pattern
+	decoy := redisresp.NewPolicyStore(c, "flxexetxx:") // matches the SCAN pattern, not the prefix
 	if _, err := st.Get(ctx, "example.com"); !errors.Is(err, policycache.ErrCacheMiss) {
 		t.Fatalf("Get of a missing key: %v", err)
 	}
@@ -45,6 +46,9 @@ func TestPolicyStore(t *testing.T) {
 	if err := other.Put(ctx, "fleet.example", []byte("o")); err != nil {
 		t.Fatal(err)
 	}
+	if err := decoy.Put(ctx, "decoy.example", []byte("o")); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 1500 { // several SCAN rounds
 		if err := st.Put(ctx, "d"+itoa(i)+".example", []byte("x")); err != nil {
 			t.Fatal(err)
@@ -54,7 +58,7 @@ func TestPolicyStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1502 || !slices.Contains(keys, "example.com") || !slices.Contains(keys, "expiring.example") || slices.Contains(keys, "fleet.example") {
+	if len(keys) != 1502 || !slices.Contains(keys, "example.com") || !slices.Contains(keys, "expiring.example") || slices.Contains(keys, "fleet.example") || slices.Contains(keys, "decoy.example") {
 		t.Errorf("%d keys: %.200q", len(keys), keys)
 	}
 	got, err := st.Get(ctx, "example.com")
