@@ -2,10 +2,14 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,10 +22,13 @@ import (
 // benchDomains is the warm set of the benchmarks.
 const benchDomains = 1000
 
+// benchReply is the echo server's reply: the daemon's for d0000.
+const benchReply = "OK secure match=mx1.d0000.many.test servername=hostname"
+
 // warmDaemon starts a daemon on the real clock, listening on listen,
 // whose cache holds the enforce policies of benchDomains domains (TXT TTL
 // 300 s).
-func warmDaemon(b *testing.B, listen string) (*daemon, []string) {
+func warmDaemon(b testing.TB, listen string) (*daemon, []string) {
 	domains := manyDomains(benchDomains)
 	w := newTestWorldWith(b, domains)
 	cfg := testConfig()
@@ -73,10 +80,13 @@ func BenchmarkAnswer(b *testing.B) {
 // second and the 50th and 99th percentile latency seen by the clients.
 // Target: ≥ 100 000 req/s, p99 ≤ 1 ms on 2 cores.
 //
-// The client runs in the same process, on the same 2 cores. The echo
-// sub-benchmark is the floor that the kernel and the Go runtime set: the
-// same client against a server that reads each netstring and writes a
-// fixed reply of the same length, with no lookup.
+// The client runs on the same 2 cores, and in the same process as the
+// daemon except in the process/ sub-benchmarks, where the daemon runs in a
+// process of its own as beside Postfix. The echo sub-benchmarks are the
+// floor that the kernel and the Go runtime set: the same client against a
+// server that reads each netstring and writes a fixed reply of the same
+// length, with no lookup. Run with -cpu 2,3 to see what GOMAXPROCS does
+// when client and daemon share one runtime.
 func BenchmarkSocketmapLoad(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
@@ -101,11 +111,80 @@ func BenchmarkSocketmapLoad(b *testing.B) {
 			runLoad(b, addr.Network(), addr.String(), reqs, tc.depth)
 		})
 	}
+	// The daemon in a process of its own, as it runs beside Postfix: the
+	// test binary again (see TestMain), printing its address.
+	b.Run("process/tcp/depth=1", func(b *testing.B) {
+		addr := benchProcess(b, "daemon")
+		reqs := make([][]byte, benchDomains)
+		for i, d := range manyDomains(benchDomains) {
+			reqs[i] = []byte(netstring("postfix " + d))
+		}
+		runLoad(b, "tcp", addr, reqs, 1)
+	})
+	b.Run("process/echo/tcp/depth=1", func(b *testing.B) {
+		runLoad(b, "tcp", benchProcess(b, "echo"), [][]byte{[]byte(netstring("postfix d0000.many.test"))}, 1)
+	})
 	b.Run("echo/tcp/depth=1", func(b *testing.B) {
-		addr := echoServer(b, "OK secure match=mx1.d0000.many.test servername=hostname")
+		addr := echoServer(b, benchReply)
 		reqs := [][]byte{[]byte(netstring("postfix d0000.many.test"))}
 		runLoad(b, "tcp", addr, reqs, 1)
 	})
+}
+
+// benchServerEnv makes the test binary serve instead of running tests:
+// "daemon" a warm daemon, "echo" the echo floor server (serveBench).
+const benchServerEnv = "STSMAPD_BENCH_SERVER"
+
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(benchServerEnv); kind != "" {
+		testing.Benchmark(func(b *testing.B) { serveBench(b, kind) })
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// serveBench starts a server of kind, prints "addr HOST:PORT" and serves
+// until its standard input closes.
+func serveBench(b *testing.B, kind string) {
+	if kind == "echo" {
+		fmt.Println("addr", echoServer(b, benchReply))
+	} else {
+		dm, _ := warmDaemon(b, "127.0.0.1:0")
+		fmt.Println("addr", dm.ln.Addr())
+	}
+	io.Copy(io.Discard, os.Stdin)
+}
+
+// benchProcess runs serveBench(kind) in a child process, stopped when b
+// ends, and returns its address.
+func benchProcess(b *testing.B, kind string) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchServerEnv+"="+kind)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "addr "); ok {
+			go io.Copy(io.Discard, stdout)
+			return addr
+		}
+	}
+	b.Fatalf("the daemon process gave no address: %v", sc.Err())
+	return ""
 }
 
 // runLoad sends b.N requests over 16 connections to addr, depth at a time
@@ -167,8 +246,9 @@ func runLoad(b *testing.B, network, addr string, reqs [][]byte, depth int) {
 		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
-		// CPU time of the process (server and clients) per request: what
-		// the load of other programs on the machine does not change much.
+		// CPU time of this process per request (the clients, and the
+		// server unless it runs in a process of its own): what the load of
+		// other programs on the machine does not change much.
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(all)), "cpu-ns/req")
 	}
 }
