@@ -74,7 +74,7 @@ type Config struct {
 	// Store keeps fetched policies beyond the life of the process. Nil
 	// means none: the Cache keeps the valid policies of the domains it
 	// evicts past MaxMemory itself, in a compact form (canonical text, id
-	// and times: about 200 bytes each) that the next Lookup of the domain
+	// and times: about 250 bytes each) that the next Lookup of the domain
 	// parses again.
 	Store Store
 	// Now returns the current time. Nil means time.Now.

@@ -12,7 +12,7 @@ import (
 // keeps the valid policies of the domains it evicts past MaxMemory, so
 // that eviction never loses a policy that RFC 8461 §3.3 says to apply
 // when discovery fails. A cold policy keeps only its canonical text, id,
-// fetch time and expiry: about 200 bytes, a quarter of what the same
+// fetch time and expiry: about 250 bytes, under a third of what the same
 // policy costs as an entry ready for a Lookup hit. The next Lookup of the
 // domain parses it again. Expired cold policies are dropped by the
 // background loop. It is safe for concurrent use.

@@ -177,7 +177,7 @@
 // copy of every policy it is given (at most 64 KiB each, usually a few
 // hundred bytes). With no Store at all (Config.Store nil) the cache keeps
 // the policies it evicts itself, in a compact form (canonical text, id and
-// times, about 200 bytes for a usual policy) dropped at their expiry: 100
+// times, about 250 bytes for a usual policy) dropped at their expiry: 100
 // 000 policies with MaxMemory 16 MiB took 33 MiB of heap, against 79 MiB
 // with all of them ready for a hit (stsmapd's BenchmarkMemory100k). A cache
 // that must bound the process's memory whatever the domains it talks to
