@@ -227,6 +227,20 @@
 // TXT lookup and one fetch; answers are kept for their DNS TTL, absent
 // records for their negative TTL (RFC 2308).
 //
+// # Performance
+//
+// A request answered from memory costs about 0.7 µs of the daemon's CPU
+// and no allocation; the rest is the socket. On 2 cores, 16 connections
+// with one request in flight each (as Postfix's smtp(8) processes ask)
+// and the client on the same cores, the daemon answered 45 000–51 000
+// requests/s over TCP, where a server that only echoes a fixed reply
+// answered 55 000–66 000: the loopback's system calls, not the lookup,
+// set the pace. A unix socket (listen "unix:PATH", Postfix
+// socketmap:unix:PATH:NAME) costs less: 65 000 requests/s, and 83 000–
+// 92 000 with p99 under 1 ms when the client shares the daemon's Go
+// runtime at GOMAXPROCS 3. Pipelined requests (4 per connection):
+// 150 000 (BenchmarkSocketmapLoad).
+//
 // # Differences from postfix-mta-sts-resolver, on purpose
 //
 //   - "Could not determine" (DNS failure or timeout with nothing cached,
