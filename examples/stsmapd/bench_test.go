@@ -132,11 +132,17 @@ func BenchmarkSocketmapLoad(b *testing.B) {
 }
 
 // benchServerEnv makes the test binary serve instead of running tests:
-// "daemon" a warm daemon, "echo" the echo floor server (serveBench).
+// "daemon" a warm daemon, "echo" the echo floor server (serveBench),
+// "systemd" the program on a socket passed as systemd does
+// (runActivated).
 const benchServerEnv = "STSMAPD_BENCH_SERVER"
 
 func TestMain(m *testing.M) {
-	if kind := os.Getenv(benchServerEnv); kind != "" {
+	switch kind := os.Getenv(benchServerEnv); kind {
+	case "":
+	case "systemd":
+		os.Exit(runActivated())
+	default:
 		testing.Benchmark(func(b *testing.B) { serveBench(b, kind) })
 		os.Exit(0)
 	}

@@ -36,7 +36,8 @@ const (
 // Config is the configuration of stsmapd: a JSON file (-config) whose
 // fields flags can override. Durations are Go durations ("20s", "1m").
 type Config struct {
-	// Listen is the socketmap address, "host:port" (TCP) or "unix:PATH".
+	// Listen is the socketmap address, "host:port" (TCP) or "unix:PATH",
+	// or "systemd" for the socket of a systemd .socket unit.
 	Listen string `json:"listen"`
 	// Metrics is the loopback "host:port" of the HTTP endpoint with
 	// /metrics (Prometheus text format) and /healthz; empty means none.
@@ -173,7 +174,7 @@ func (cfg *Config) validate() error {
 	var errs []error
 	if cfg.Listen == "" {
 		errs = append(errs, errors.New("listen: empty"))
-	} else if !strings.HasPrefix(cfg.Listen, "unix:") {
+	} else if cfg.Listen != listenSystemd && !strings.HasPrefix(cfg.Listen, "unix:") {
 		if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("listen: %w", err))
 		}

@@ -153,7 +153,14 @@ func (dm *daemon) start() error {
 		network, addr = "unix", path
 		os.Remove(path) // a socket left by an earlier run
 	}
-	ln, err := net.Listen(network, addr)
+	var ln net.Listener
+	var err error
+	if addr == listenSystemd {
+		network = ""
+		ln, err = systemdListener()
+	} else {
+		ln, err = net.Listen(network, addr)
+	}
 	if err != nil {
 		return err
 	}

@@ -216,6 +216,22 @@
 //
 // with "store": "dir:/var/lib/stsmapd" in /etc/stsmapd.json.
 //
+// With socket activation, systemd holds the socket, so Postfix's
+// connections wait in its queue while the daemon restarts: add
+// stsmapd.socket,
+//
+//	[Socket]
+//	ListenStream=127.0.0.1:8461
+//	NoDelay=yes
+//
+//	[Install]
+//	WantedBy=sockets.target
+//
+// and set "listen": "systemd" (or -listen systemd) for stsmapd.service,
+// which then takes the first socket systemd passes (sd_listen_fds(3):
+// LISTEN_PID, LISTEN_FDS, file descriptor 3). Without one it does not
+// start.
+//
 // # Limits
 //
 // Requests are at most 10 000 bytes and replies at most 100 000; a
