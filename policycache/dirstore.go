@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -62,20 +61,12 @@ func (d DirStore) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(name)
+	data, err := atomicfile.Read(name, maxStoredValue)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrCacheMiss
 	}
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxStoredValue+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxStoredValue {
-		return nil, fmt.Errorf("policycache: %s is larger than %d bytes", name, maxStoredValue)
+		return nil, fmt.Errorf("policycache: %w", err)
 	}
 	return data, nil
 }
