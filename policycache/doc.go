@@ -157,7 +157,7 @@
 //
 // Memory is bounded by Config.MaxMemory (DefaultMaxMemory, 64 MiB): the
 // cache estimates what each policy domain keeps alive (its policy's text,
-// 16 bytes per line and mx pattern, the error it reports and 640 bytes of
+// 16 bytes per line and mx pattern, the error it reports and 800 bytes of
 // bookkeeping) and, past the bound, forgets the least recently used
 // domains until it is an eighth under it. A Lookup hit only stamps the
 // domain's last use (an atomic store, at most once per clock tick), and the
