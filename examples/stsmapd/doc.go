@@ -131,7 +131,7 @@
 // policycache.DirStore, so that a restarted daemon applies the policies it
 // had before its first DNS answer (RFC 8461 §3.3: a cached, unexpired
 // policy stays in force). Either way the cache's memory is bounded by
-// cache_memory_mib (default 16 MiB, about 18 000 domains): the least
+// cache_memory_mib (default 16 MiB, about 14 000 domains): the least
 // recently used domains leave it, and their policies are read back from
 // the store when asked for again. With "memory" they stay in the process
 // in a compact form (canonical text, id and times: about 250 bytes each,

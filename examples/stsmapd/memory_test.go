@@ -25,7 +25,7 @@ import (
 // policies and reports the heap the daemon then holds (cache and store)
 // and the process's RSS (target: RSS under 64 MiB), with the memory store
 // and with a DirStore, in the default configuration: cache_memory_mib 16
-// keeps the most recently used domains (about 18 000) ready for a lookup
+// keeps the most recently used domains (about 14 000) ready for a lookup
 // without allocation, the others compactly in the process (memory) or on
 // disk (dir). Real TLS handshakes for 100 000 policy hosts would take
 // minutes on a shared machine, so this one measurement uses a synthetic
